@@ -1,0 +1,5 @@
+"""``python -m pytest_tmuxorch`` is the ``tmuxorch`` console script."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""Named barriers on tmux's ``wait-for`` channels, with a timeout tmux itself does not have.
+
+A ``wait-for`` client that is killed leaves a stale registration behind that swallows the next
+signal (SPEC 6.6).  So a timed-out wait does not simply kill its client: each waiter registers
+itself in a server user option; on timeout, if no other registered waiter is alive, it wakes its
+own client with a signal (nobody else is waiting, so nothing is lost or remembered); otherwise it
+kills its client, and the last waiter to leave clears the stale ones the same way.  Waiters that
+bypass tmuxorch (a raw ``tmux wait-for`` in a pane) are invisible to that count.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+
+from .errors import ServerNotFoundError, TmuxError, TmuxTimeoutError, UsageError
+from .tmux import Tmux, pid_alive
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+_OPTION_PREFIX = "@tmuxorch-waiter-"
+
+
+def check_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise UsageError(f"invalid barrier name {name!r}: use letters, digits, '_', '.', '-'")
+    return name
+
+
+def signal(tmux: Tmux, name: str) -> None:
+    """Wake every waiter of ``name``; with none waiting, the signal is remembered once."""
+    tmux.run("wait-for", "-S", check_name(name))
+
+
+def wait(tmux: Tmux, name: str, timeout: float | None = None) -> None:
+    """Block until ``name`` is signalled; raise :class:`TmuxTimeoutError` after ``timeout`` s."""
+    check_name(name)
+    timeout = tmux.timeout if timeout is None else timeout
+    option = f"{_OPTION_PREFIX}{name}-{secrets.token_hex(4)}"
+    tmux.run("set-option", "-s", option, str(os.getpid()))
+    try:
+        waiter = subprocess.Popen(
+            [*tmux.base_argv(), "wait-for", name],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        try:
+            _, err = waiter.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            if _give_up(tmux, name, option, waiter):
+                raise TmuxTimeoutError(f"barrier {name!r} was not signalled within {timeout:g}s") from None
+            _, err = waiter.communicate()
+        if waiter.returncode != 0:
+            raise TmuxError(f"barrier {name!r}: {err.decode(errors='replace').strip()}")
+        if tmux.server_pid() is None:  # kill-server releases waiters with status 0
+            raise ServerNotFoundError(f"barrier {name!r}: the tmux server exited while waiting")
+    finally:
+        _unregister(tmux, option)
+
+
+def _give_up(tmux: Tmux, name: str, option: str, waiter: subprocess.Popen[bytes]) -> bool:
+    """Leave the wait without leaving a stale registration.  False if the signal came after all."""
+    if waiter.poll() is not None:
+        return waiter.returncode != 0
+    if _other_live_waiters(tmux, name, option):
+        waiter.kill()  # stale, but harmless while live waiters remain: the last one clears it
+    else:
+        tmux.run("wait-for", "-S", name)  # only our own client (and stale ones) wait: wake them
+    waiter.communicate(timeout=tmux.timeout)
+    return True
+
+
+def _other_live_waiters(tmux: Tmux, name: str, own_option: str) -> bool:
+    prefix = f"{_OPTION_PREFIX}{name}-"
+    for line in tmux.run("show-options", "-s"):
+        option, _, value = line.partition(" ")
+        if option.startswith(prefix) and option != own_option and len(option) == len(own_option):
+            if value.strip().strip('"').isdigit() and pid_alive(int(value.strip().strip('"'))):
+                return True
+    return False
+
+
+def _unregister(tmux: Tmux, option: str) -> None:
+    try:
+        tmux.run("set-option", "-s", "-u", option)
+    except TmuxError:
+        pass  # the server is gone: so is the option

@@ -1,0 +1,41 @@
+"""What can go wrong: one small exception tree under :class:`TmuxorchError`.
+
+Each error carries a one-line message fit for a terminal; the console script turns
+:class:`UsageError` into exit status 2 and every other :class:`TmuxorchError` into 1.
+"""
+
+from __future__ import annotations
+
+
+class TmuxorchError(Exception):
+    """Root of every error raised by pytest-tmuxorch."""
+
+
+class UsageError(TmuxorchError, ValueError):
+    """Bad input from the user: a setting, an argument, a name. Nothing was changed."""
+
+
+class TmuxError(TmuxorchError):
+    """A tmux command failed; the message is tmux's own, with the command that failed."""
+
+
+class ServerNotFoundError(TmuxError):
+    """No tmux server is listening on the orchestrator's socket."""
+
+
+class SessionNotFoundError(TmuxError):
+    """The server runs, but the orchestrator's session is not on it."""
+
+
+class TmuxTimeoutError(TmuxorchError, TimeoutError):
+    """Something did not happen within its deadline (a tmux call, a wait, a barrier)."""
+
+
+class WaitTimeoutError(TmuxTimeoutError):
+    """A pane did not show the expected output in time; :attr:`screen` holds what it showed."""
+
+    def __init__(self, message: str, screen: str = "") -> None:
+        self.screen = screen
+        if screen:
+            message = f"{message}\n--- screen ---\n{screen.rstrip()}\n--------------"
+        super().__init__(message)

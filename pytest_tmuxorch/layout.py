@@ -1,0 +1,118 @@
+"""The master + workers layout: create it in one atomic tmux call, find its panes, map indexes.
+
+Worker indexes are 0-based positions in the workers window, whatever ``pane-base-index`` is;
+panes are then addressed by ``%id``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .errors import ServerNotFoundError, SessionNotFoundError, UsageError
+from .settings import Settings
+from .tmux import Command, Tmux
+
+_FIELDS = (
+    "window_name", "window_index", "pane_index", "pane_id", "pane_pid",
+    "pane_current_command", "pane_dead", "pane_dead_status", "pane_width", "pane_height",
+)
+_FORMAT = "\t".join(f"#{{{name}}}" for name in _FIELDS)
+
+
+@dataclass(frozen=True)
+class PaneStatus:
+    """One row of ``status``: where a pane is, what runs in it, whether it is dead."""
+
+    window: str
+    window_index: int
+    pane_index: int
+    pane_id: str
+    pid: int
+    command: str
+    dead: bool
+    exit_status: int | None
+    width: int
+    height: int
+    worker: int | None  # 0-based worker index, None for the master window
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def session_target(settings: Settings) -> str:
+    """An exact session target (SPEC 6.8: plain names match prefixes)."""
+    return f"={settings.session}"
+
+
+def window_target(settings: Settings, window: str) -> str:
+    return f"={settings.session}:={window}"
+
+
+def server_options(settings: Settings) -> list[Command]:
+    """Options that must be in force before any window exists (SPEC 6.4)."""
+    options: list[Command] = [
+        ["set-option", "-g", "base-index", str(settings.base_index)],
+        ["set-option", "-g", "pane-base-index", str(settings.pane_base_index)],
+        ["set-option", "-g", "history-limit", str(settings.history_limit)],
+        ["set-option", "-g", "remain-on-exit", settings.remain_on_exit],
+        ["set-option", "-g", "allow-rename", settings.allow_rename],
+    ]
+    if settings.shell_command:
+        options.append(["set-option", "-g", "default-command", settings.shell_command])
+    return options
+
+
+def create_commands(settings: Settings, workers: int) -> list[Command]:
+    """One chain that starts the server if needed and builds master + ``workers`` panes."""
+    if not 1 <= workers <= 64:
+        raise UsageError(f"invalid number of workers {workers!r}: must be from 1 to 64")
+    workers_window = window_target(settings, settings.workers_window)
+    commands: list[Command] = [["start-server"], *server_options(settings)]
+    commands += [
+        ["new-session", "-d", "-s", settings.session, "-n", settings.master_window, "-x", "240", "-y", "72"],
+        ["new-window", "-d", "-t", session_target(settings) + ":", "-n", settings.workers_window],
+    ]
+    for _ in range(workers - 1):
+        commands += [
+            ["split-window", "-d", "-t", workers_window],
+            ["select-layout", "-t", workers_window, "tiled"],
+        ]
+    commands.append(["select-layout", "-t", workers_window, settings.layout])
+    return commands
+
+
+def session_exists(tmux: Tmux, settings: Settings) -> bool:
+    if not tmux.socket_file.exists():
+        return False
+    try:
+        tmux.run("has-session", "-t", session_target(settings))
+    except (ServerNotFoundError, SessionNotFoundError):
+        return False
+    return True
+
+
+def pane_statuses(tmux: Tmux, settings: Settings) -> list[PaneStatus]:
+    """Every pane of the session: master window first, workers in pane order."""
+    rows = [line.split("\t") for line in tmux.run("list-panes", "-s", "-t", session_target(settings), "-F", _FORMAT)]
+    rows.sort(key=lambda row: (int(row[1]), int(row[2])))
+    worker_number = 0
+    statuses = []
+    for row in rows:
+        is_worker = row[0] == settings.workers_window
+        statuses.append(
+            PaneStatus(
+                window=row[0], window_index=int(row[1]), pane_index=int(row[2]), pane_id=row[3],
+                pid=int(row[4] or 0), command=row[5], dead=row[6] == "1",
+                exit_status=int(row[7]) if row[6] == "1" and row[7] else None,
+                width=int(row[8]), height=int(row[9]), worker=worker_number if is_worker else None,
+            )
+        )
+        worker_number += is_worker
+    return statuses
+
+
+def select_layout(tmux: Tmux, settings: Settings, layout: str) -> None:
+    if layout not in ("tiled", "even-horizontal", "even-vertical"):
+        raise UsageError(f"invalid layout {layout!r}: choose one of tiled, even-horizontal, even-vertical")
+    tmux.run("select-layout", "-t", window_target(settings, settings.workers_window), layout)

@@ -1,0 +1,239 @@
+"""The facade: one isolated tmux server with a master window and a window of worker panes.
+
+This is what the console script and the pytest fixtures use; it holds no logic of its own beyond
+tying the small modules together and turning tmux's errors into messages a user can act on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from . import barrier, layout, logs
+from .errors import ServerNotFoundError, SessionNotFoundError, UsageError
+from .layout import PaneStatus
+from .panes import Pane, typing_commands, wait_panes_ready
+from .settings import Settings, from_env
+from .tmux import Command, Tmux, Transport
+
+if TYPE_CHECKING:
+    from .tasks import TaskQueue
+
+log = logging.getLogger("pytest_tmuxorch")
+
+
+class Orchestrator:
+    """An isolated tmux server, its ``master`` window and its ``workers`` panes.
+
+    ``Orchestrator()`` reads the environment (SPEC 2); keyword arguments override single settings,
+    ``Orchestrator(settings)`` takes a ready :class:`Settings`.  Nothing runs until :meth:`init`.
+    """
+
+    def __init__(
+        self, settings: Settings | None = None, *, transport: Transport | None = None, **overrides: Any
+    ) -> None:
+        if settings is None:
+            settings = from_env(**overrides)
+        elif overrides:
+            settings = settings.replace(**overrides)
+        self.settings = settings
+        self.tmux = Tmux(settings, transport)
+        self._tasks: TaskQueue | None = None
+
+    def __repr__(self) -> str:
+        return f"Orchestrator(session={self.settings.session!r}, socket={self.address!r})"
+
+    @property
+    def address(self) -> str:
+        """The server's socket: its ``-L`` name or ``-S`` path."""
+        return self.settings.socket_path or self.settings.socket
+
+    # --- session -------------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        """True when the session is running on the private server."""
+        return layout.session_exists(self.tmux, self.settings)
+
+    def init(self, workers: int | None = None, wait: bool = True) -> bool:
+        """Create the session with master + ``workers`` panes (default: settings) unless it exists.
+
+        Returns True if it was created.  With ``wait`` (default), returns once every shell is ready.
+        """
+        count = self.settings.workers if workers is None else workers
+        if self.exists():
+            log.debug("session %s already exists on %s", self.settings.session, self.address)
+            return False
+        self.tmux.chain(layout.create_commands(self.settings, count))
+        log.debug("created session %s with %d workers on %s", self.settings.session, count, self.address)
+        if wait:
+            self.wait_ready()
+        return True
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Wait until every pane's shell is ready to read what is typed (SPEC 6.1)."""
+        wait_panes_ready(self.tmux, [status.pane_id for status in self.status()], timeout)
+
+    def kill(self) -> bool:
+        """Kill the session, then the private server if no session is left.  False if not running."""
+        if not self.exists():
+            return False
+        self.tmux.run("kill-session", "-t", layout.session_target(self.settings))
+        try:
+            remaining = self.tmux.run("list-sessions", "-F", "#{session_id}")
+        except (ServerNotFoundError, SessionNotFoundError):
+            remaining = []
+        if not remaining:
+            self.tmux.kill_server()
+        log.debug("killed session %s on %s", self.settings.session, self.address)
+        return True
+
+    def close(self) -> None:
+        """Release the connection to the server (the server keeps running)."""
+        self.tmux.close()
+
+    def __enter__(self) -> Orchestrator:
+        self.init()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        try:
+            self.kill()
+        finally:
+            self.close()
+
+    # --- panes ---------------------------------------------------------------------------------
+
+    def status(self) -> list[PaneStatus]:
+        """Every pane: window, index, id, pid, command, dead/exit status, size."""
+        with self._session_errors():
+            return layout.pane_statuses(self.tmux, self.settings)
+
+    def _pane(self, status: PaneStatus) -> Pane:
+        label = status.window if status.worker is None else f"worker {status.worker}"
+        return Pane(self.tmux, status.pane_id, label)
+
+    @property
+    def master(self) -> Pane:
+        """The first pane of the master window."""
+        return self._pane(next(s for s in self.status() if s.window == self.settings.master_window))
+
+    @property
+    def workers(self) -> list[Pane]:
+        """The worker panes, in order (index 0 first)."""
+        return [self._pane(status) for status in self.status() if status.worker is not None]
+
+    def worker(self, index: int) -> Pane:
+        """Worker pane ``index``: 0-based, whatever ``pane-base-index`` is."""
+        workers = self.workers
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(workers):
+            raise UsageError(
+                f"invalid worker index {index!r}: the session has {len(workers)} workers (0-{len(workers) - 1})"
+            )
+        return workers[index]
+
+    def run_all(self, command: str) -> None:
+        """Type ``command`` into every worker pane (never the master), in one atomic tmux call."""
+        self._type_into(self.workers, command)
+
+    def run_one(self, index: int, command: str) -> None:
+        """Type ``command`` into worker ``index`` (0-based) only."""
+        self._type_into([self.worker(index)], command)
+
+    def run_master(self, command: str) -> None:
+        """Type ``command`` into the master window's first pane."""
+        self._type_into([self.master], command)
+
+    def _type_into(self, panes: list[Pane], command: str) -> None:
+        commands: list[Command] = []
+        for pane in panes:
+            commands += typing_commands(pane.id, command)
+        self.tmux.chain(commands)
+
+    def set_layout(self, name: str) -> None:
+        """Arrange the worker panes: ``tiled``, ``even-horizontal`` or ``even-vertical``."""
+        with self._session_errors():
+            layout.select_layout(self.tmux, self.settings, name)
+
+    # --- capture and logs ----------------------------------------------------------------------
+
+    def capture(self, directory: str | os.PathLike[str] | None = None) -> list[Path]:
+        """Write every pane's whole scrollback to a file (default ``logs/tmux/<session>/snapshots``)."""
+        target = Path(directory) if directory is not None else self.settings.logs_root / "snapshots"
+        return logs.capture(self.tmux, self.status(), target)
+
+    def logs_on(self) -> list[Path]:
+        """Log every pane, each line UTC-timestamped, into ``logs/tmux/<session>/pipes``."""
+        return logs.logs_on(self.tmux, self.status(), self.settings.logs_root / "pipes")
+
+    def logs_off(self) -> int:
+        """Stop pane logging; returns how many pipes were closed (0 when none ran)."""
+        return logs.logs_off(self.tmux, self.status())
+
+    # --- barriers ------------------------------------------------------------------------------
+
+    def barrier_signal(self, name: str) -> None:
+        """Signal barrier ``name`` (tmux ``wait-for -S``)."""
+        with self._server_errors():
+            barrier.signal(self.tmux, name)
+
+    def barrier_wait(self, name: str, timeout: float | None = None) -> None:
+        """Wait for barrier ``name``; raises a ``TimeoutError`` subclass after ``timeout`` seconds."""
+        with self._server_errors():
+            barrier.wait(self.tmux, name, timeout)
+
+    # --- attach --------------------------------------------------------------------------------
+
+    def attach_argv(self) -> list[str]:
+        """The command that attaches a terminal to this session (for people and for logs)."""
+        return [*self.tmux.base_argv(), "attach-session", "-t", layout.session_target(self.settings)]
+
+    def attach(self) -> None:
+        """Attach this terminal (replaces the process), or switch the client when already inside
+        this same server."""
+        with self._session_errors():
+            self.tmux.run("has-session", "-t", layout.session_target(self.settings))
+        inside = os.environ.get("TMUX", "").split(",")[0]
+        if inside and Path(inside) == self.tmux.socket_file:
+            self.tmux.run("switch-client", "-t", layout.session_target(self.settings))
+            return
+        env = {key: value for key, value in os.environ.items() if key != "TMUX"}
+        os.execvpe("tmux", self.attach_argv(), env)
+
+    # --- task queue ----------------------------------------------------------------------------
+
+    @property
+    def tasks(self) -> TaskQueue:
+        """The task queue of this session (SPEC 4)."""
+        if self._tasks is None:
+            from .tasks import TaskQueue
+
+            self._tasks = TaskQueue(self)
+        return self._tasks
+
+    # --- errors --------------------------------------------------------------------------------
+
+    @contextmanager
+    def _session_errors(self) -> Iterator[None]:
+        with self._server_errors():
+            try:
+                yield
+            except SessionNotFoundError:
+                raise SessionNotFoundError(
+                    f"no session {self.settings.session!r} on tmux socket {self.address!r} (run 'tmuxorch init')"
+                ) from None
+
+    @contextmanager
+    def _server_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except ServerNotFoundError:
+            raise ServerNotFoundError(
+                f"no tmux server on socket {self.address!r} (run 'tmuxorch init')"
+            ) from None
