@@ -10,13 +10,14 @@ bypass tmuxorch (a raw ``tmux wait-for`` in a pane) are invisible to that count.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
 import subprocess
 
 from .errors import ServerNotFoundError, TmuxError, TmuxTimeoutError, UsageError
-from .tmux import Tmux, pid_alive
+from .tmux import Tmux, classify_error, pid_alive
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 _OPTION_PREFIX = "@tmuxorch-waiter-"
@@ -38,10 +39,11 @@ def wait(tmux: Tmux, name: str, timeout: float | None = None) -> None:
     check_name(name)
     timeout = tmux.timeout if timeout is None else timeout
     option = f"{_OPTION_PREFIX}{name}-{secrets.token_hex(4)}"
-    tmux.run("set-option", "-s", option, str(os.getpid()))
     try:
+        # Register and wait in one chain: the server runs both in the same pass, so whoever sees
+        # the registration knows the wait is in place.
         waiter = subprocess.Popen(
-            [*tmux.base_argv(), "wait-for", name],
+            [*tmux.base_argv(), "set-option", "-s", option, str(os.getpid()), ";", "wait-for", name],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         try:
@@ -51,7 +53,7 @@ def wait(tmux: Tmux, name: str, timeout: float | None = None) -> None:
                 raise TmuxTimeoutError(f"barrier {name!r} was not signalled within {timeout:g}s") from None
             _, err = waiter.communicate()
         if waiter.returncode != 0:
-            raise TmuxError(f"barrier {name!r}: {err.decode(errors='replace').strip()}")
+            raise classify_error(f"barrier {name!r}: {err.decode(errors='replace').strip()}")
         if tmux.server_pid() is None:  # kill-server releases waiters with status 0
             raise ServerNotFoundError(f"barrier {name!r}: the tmux server exited while waiting")
     finally:
@@ -74,14 +76,13 @@ def _other_live_waiters(tmux: Tmux, name: str, own_option: str) -> bool:
     prefix = f"{_OPTION_PREFIX}{name}-"
     for line in tmux.run("show-options", "-s"):
         option, _, value = line.partition(" ")
-        if option.startswith(prefix) and option != own_option and len(option) == len(own_option):
-            if value.strip().strip('"').isdigit() and pid_alive(int(value.strip().strip('"'))):
-                return True
+        pid = value.strip().strip('"')
+        same_name = option.startswith(prefix) and len(option) == len(own_option)
+        if same_name and option != own_option and pid.isdigit() and pid_alive(int(pid)):
+            return True
     return False
 
 
 def _unregister(tmux: Tmux, option: str) -> None:
-    try:
+    with contextlib.suppress(TmuxError):  # the server is gone: so is the option
         tmux.run("set-option", "-s", "-u", option)
-    except TmuxError:
-        pass  # the server is gone: so is the option

@@ -42,7 +42,7 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _global_options() -> argparse.ArgumentParser:
+def _global_options() -> ArgumentParser:
     parent = ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     group = parent.add_argument_group("settings (override the environment)")
     group.add_argument("--socket", "-L", metavar="NAME", help="tmux socket name, tmux -L NAME [$TMUX_SOCKET, claude]")
@@ -199,7 +199,7 @@ def positive_float(text: str) -> float:
 def print_table(rows: list[list[str]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def _print_json(data: Any) -> None:
@@ -210,7 +210,7 @@ def _print_json(data: Any) -> None:
 
 # --- the parser ----------------------------------------------------------------------------------
 
-CommandSpec = tuple[str, str, Callable[[argparse.ArgumentParser], None], Handler]
+CommandSpec = tuple[str, str, Callable[[argparse.ArgumentParser], object], Handler]
 
 
 def _no_args(parser: argparse.ArgumentParser) -> None:

@@ -59,6 +59,9 @@ def server_options(settings: Settings) -> list[Command]:
         ["set-option", "-g", "allow-rename", settings.allow_rename],
     ]
     if settings.shell_command:
+        # tmux runs default-command through "$default-shell -c": with bash there, $BASH_ENV would
+        # be read before our clean shell even starts.  POSIX sh -c reads no startup file.
+        options.append(["set-option", "-g", "default-shell", "/bin/sh"])
         options.append(["set-option", "-g", "default-command", settings.shell_command])
     return options
 

@@ -69,7 +69,7 @@ def capture(tmux: Tmux, statuses: list[PaneStatus], directory: Path) -> list[Pat
         [["capture-pane", "-p", "-J", "-S", "-", "-E", "-", "-t", status.pane_id] for status, _ in named]
     )
     paths = []
-    for (_, name), lines in zip(named, outputs):
+    for (_, name), lines in zip(named, outputs, strict=True):
         while lines and not lines[-1].strip():
             lines.pop()
         path = directory / name

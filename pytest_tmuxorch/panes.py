@@ -11,8 +11,8 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import shlex
 import secrets
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -138,8 +138,9 @@ class Pane:
             return found.group(0) if found else None
 
         def expired() -> Exception:
+            shown = pattern if isinstance(pattern, str) else pattern.pattern
             return WaitTimeoutError(
-                f"{self.label}: {regex.pattern!r} did not appear within {timeout:g}s",
+                f"{self.label}: {shown!r} did not appear within {timeout:g}s",
                 self.capture(),
             )
 
@@ -174,9 +175,8 @@ class Pane:
 def _parse_run(command: str, token: str, text: str) -> RunResult:
     text = "\n" + text
     start = text.rfind(f"\n{token}S\n")
-    end_match = None
-    for end_match in re.finditer(re.escape(token) + r"E:(\d+)$", text, re.MULTILINE):
-        pass
+    ends = list(re.finditer(re.escape(token) + r"E:(\d+)$", text, re.MULTILINE))
+    end_match = ends[-1] if ends else None
     if start < 0 or end_match is None or end_match.start() < start:
         raise TmuxorchError(f"could not find the output of {command!r} in the pane's history")
     output = text[start + len(token) + 3 : end_match.start()]
@@ -192,10 +192,10 @@ def wait_panes_ready(tmux: Tmux, pane_ids: list[str], timeout: float | None = No
     def check() -> bool | None:
         for line in tmux.run("list-panes", "-a", "-F", fields):
             pane_id, x, y, dead = line.split(" ")
+            if pane_id in waiting and dead == "1":
+                raise TmuxorchError(f"pane {pane_id} has exited: its shell is not there to type into")
             if pane_id in waiting and (x, y) != ("0", "0"):
                 waiting.discard(pane_id)
-            elif pane_id in waiting and dead == "1":
-                raise TmuxorchError(f"pane {pane_id} exited before its shell was ready")
         return True if not waiting else None
 
     def expired() -> Exception:

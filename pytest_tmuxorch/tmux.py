@@ -8,6 +8,7 @@ control-mode connection can take its place without any caller noticing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -134,10 +135,8 @@ class Tmux:
 
     def base_argv(self) -> list[str]:
         """``tmux -S path`` or ``tmux -L name``, always with the product's own config file."""
-        if self.settings.socket_path:
-            address = ["-S", self.settings.socket_path]
-        else:
-            address = ["-L", self.settings.socket]
+        socket_path = self.settings.socket_path
+        address = ["-S", socket_path] if socket_path else ["-L", self.settings.socket]
         return ["tmux", *address, "-f", str(CONFIG_FILE)]
 
     @property
@@ -183,10 +182,8 @@ class Tmux:
         ``kill-server`` returns before the server has exited (SPEC 6.9): wait for its pid to go.
         """
         pid = self.server_pid()
-        try:
+        with contextlib.suppress(ServerNotFoundError):
             self.run("kill-server")
-        except ServerNotFoundError:
-            pass
         self.transport.close()
         if pid is not None:
             wait_pid_gone(pid, timeout or self.timeout)
