@@ -55,7 +55,7 @@ def users_own_tmux() -> Iterator[dict[str, str]]:
 
 def _fingerprint(tmux: list[str]) -> str:
     out = subprocess.run(
-        [*tmux, "run-shell", "-b", "true", ";", "display-message", "-p", "#{pid} #{session_name}",
+        [*tmux, "display-message", "-p", "#{pid} #{session_name}",
          ";", "list-windows", "-a", "-F", "#{window_id} #{window_index} #{window_name}",
          ";", "show-options", "-g", "base-index", ";", "show-options", "-g", "prefix",
          ";", "list-clients", "-F", "#{client_name}"],

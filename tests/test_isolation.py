@@ -1,0 +1,143 @@
+"""Isolation: the user's config, server and environment never leak in; attach really attaches."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_cli
+
+from pytest_tmuxorch import Orchestrator, Settings
+from pytest_tmuxorch.sockets import kill_server_at, new_socket_path
+
+
+def test_users_tmux_conf_changes_nothing(cli_env: dict[str, str], settings: Settings) -> None:
+    home = Path(os.environ["HOME"])
+    assert "base-index 5" in (home / ".tmux.conf").read_text()  # the hostile config is in place
+    xdg = home / ".config" / "tmux"
+    xdg.mkdir(parents=True, exist_ok=True)
+    (xdg / "tmux.conf").write_text("set -g pane-base-index 7\nset -g remain-on-exit off\n")
+    assert run_cli("init", "2", env=cli_env).returncode == 0
+    orch = Orchestrator(settings)
+    statuses = orch.status()
+    assert [(s.window_index, s.pane_index) for s in statuses] == [(1, 1), (2, 1), (2, 2)]
+    assert orch.tmux.run("show-options", "-gv", "prefix") == ["C-b"]
+    assert orch.tmux.run("show-options", "-gv", "history-limit") == ["50000"]
+    assert orch.tmux.run("show-options", "-gv", "remain-on-exit") == ["on"]
+    assert orch.tmux.run("show-window-options", "-gv", "allow-rename") == ["off"]
+    bindings = "\n".join(orch.tmux.run("list-keys", "-T", "prefix"))
+    assert "detach-client" in bindings
+
+
+def test_history_limit_is_in_force_for_every_window(settings: Settings) -> None:
+    with Orchestrator(settings.replace(history_limit=1234, base_index=0, pane_base_index=3)) as orch:
+        limits = orch.tmux.run("list-panes", "-s", "-t", "=agents", "-F", "#{history_limit}")
+        assert limits == ["1234"] * 3
+        assert [s.pane_index for s in orch.status()] == [3, 3, 4]
+        assert orch.worker(0).pane_id if False else orch.worker(0).id == orch.status()[1].pane_id
+        orch.run_one(1, "echo second")
+        orch.worker(1).wait_for("second")
+
+
+def test_named_socket_lives_under_tmux_tmpdir(settings: Settings) -> None:
+    name = f"txo-test-{os.getpid()}"
+    orch = Orchestrator(settings.replace(socket_path=None, socket=name, workers=1))
+    try:
+        orch.init()
+        expected = Path(os.environ["TMUX_TMPDIR"], f"tmux-{os.getuid()}", name)
+        assert orch.tmux.socket_file == expected and expected.is_socket()
+    finally:
+        orch.kill()
+    assert not expected.exists()
+
+
+def test_kill_leaves_the_server_when_other_sessions_remain(settings: Settings) -> None:
+    first = Orchestrator(settings.replace(session="one", workers=1))
+    second = Orchestrator(settings.replace(session="two", workers=1))
+    first.init()
+    second.init()
+    assert first.kill()
+    assert second.exists() and not first.exists()
+    assert second.kill()
+    assert not second.tmux.server_running()
+
+
+def test_console_script_does_not_import_pytest_or_libtmux(cli_env: dict[str, str]) -> None:
+    code = (
+        "import sys, pytest_tmuxorch.cli as c\n"
+        "c.build_parser()\n"
+        "bad = [m for m in ('pytest', 'libtmux', '_pytest', 'filelock', 'json') if m in sys.modules]\n"
+        "print(bad)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env, timeout=30)
+    assert done.stdout.strip() == "[]", done
+
+
+def wait_until(check: object, timeout: float = 15, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_attach_really_attaches(settings: Settings, cli_env: dict[str, str]) -> None:
+    """Run `tmuxorch attach` in a pane of a second private server: it has a real terminal there."""
+    with Orchestrator(settings.replace(workers=1)) as orch:
+        outer = Orchestrator(Settings(socket_path=new_socket_path(), session="outer", shell="bash", workers=1))
+        try:
+            outer.init()
+            env_words = " ".join(f"{k}={v!r}" for k, v in cli_env.items() if k.startswith(("TMUX", "HOME")))
+            outer.worker(0).send(f"cd {REPO} && env {env_words} {sys.executable} -m pytest_tmuxorch attach")
+
+            def attached() -> bool:
+                return bool(orch.tmux.run("list-clients", "-F", "#{client_tty} #{session_name}"))
+
+            wait_until(attached, what="a client on the orchestrator's server")
+            assert orch.tmux.run("list-clients", "-F", "#{session_name}") == ["agents"]
+            orch.tmux.run("detach-client", "-s", "=agents")
+            outer.worker(0).wait_for("[detached", timeout=10)
+        finally:
+            outer.kill()
+            kill_server_at(outer.settings.socket_path or "")
+
+
+def test_attach_inside_the_same_server_switches_client(settings: Settings) -> None:
+    with Orchestrator(settings.replace(workers=1)) as orch:
+        other = Orchestrator(settings.replace(session="other", workers=1))
+        other.init()
+        outer = Orchestrator(Settings(socket_path=new_socket_path(), session="outer", shell="bash", workers=1))
+        try:
+            outer.init()
+            outer.worker(0).send(f"{' '.join(orch.attach_argv())}")
+            wait_until(lambda: bool(orch.tmux.run("list-clients")), what="the client")
+            # From inside the orchestrator's own server, attach switches that client instead.
+            script = f"cd {REPO} && TMUXORCH_SOCKET_PATH={settings.socket_path} TMUX_SESSION=other {sys.executable} -m pytest_tmuxorch attach"
+            orch.worker(0).send(script)
+            wait_until(lambda: orch.tmux.run("list-clients", "-F", "#{session_name}") == ["other"], what="switch-client")
+            orch.tmux.run("detach-client", "-a") if False else orch.tmux.run("detach-client", "-s", "=other")
+        finally:
+            outer.kill()
+            other.kill()
+
+
+@pytest.mark.parametrize("shell", ["bash", "sh"])
+def test_clean_shells_ignore_rc_files_and_env(settings: Settings, shell: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = Path(os.environ["HOME"])
+    (home / ".bashrc").write_text("echo BASHRC-WAS-READ\n")
+    (home / ".profile").write_text("echo PROFILE-WAS-READ\n")
+    envfile = home / "envfile"
+    envfile.write_text("echo ENV-WAS-READ\n")
+    monkeypatch.setenv("ENV", str(envfile))
+    monkeypatch.setenv("BASH_ENV", str(envfile))
+    monkeypatch.setenv("PROMPT_COMMAND", "echo PROMPT-COMMAND-RAN")
+    with Orchestrator(settings.replace(shell=shell, workers=1)) as orch:
+        result = orch.worker(0).run("echo ready")
+        text = orch.worker(0).capture(history=True)
+        assert result.output == "ready\n"
+        assert text.startswith("$ ")
+        for leak in ("BASHRC-WAS-READ", "PROFILE-WAS-READ", "ENV-WAS-READ", "PROMPT-COMMAND-RAN"):
+            assert leak not in text
