@@ -1,0 +1,287 @@
+"""The worker loop: ``tmuxorch worker <tasks_dir> <worker_id>``, one per worker pane.
+
+It holds ``workers/<id>.lock`` for its whole life (a second loop with the same ID exits at
+once), claims the oldest task of ``queue/`` (see :mod:`.queue` for the lock protocol), runs it in
+its own session and process group with the task's CWD and ENV (added to its own environment;
+``TMUXORCH_TASK_ID``, ``TMUXORCH_TASK_ATTEMPT`` and ``TMUXORCH_WORKER`` are set too), stdin from
+``/dev/null``, stdout and stderr to ``logs/<ID>.out`` / ``.err``, and files the result in ``done/``
+(exit 0) or ``failed/``.  One short line in the pane says what starts and how it ended.
+
+While idle it looks at ``queue/`` every ``idle_poll`` seconds (20 ms: a listdir of an empty
+directory; no measurable CPU).  While a task runs it sleeps in ``poll()`` on a pidfd of the child,
+so a finished task is noticed at once, and every 100 ms checks ``cancel/`` for a cancel request.
+
+SIGINT (``tasks-stop`` types C-c), SIGTERM and SIGHUP stop the loop: a running task's process
+group gets SIGTERM, then SIGKILL after ``grace`` seconds, and the task goes back to ``queue/`` with
+its attempt count kept.  The child is reaped only after its group was signalled, so the process
+group ID signalled is always the task's own (no PID-reuse accident).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from typing import TextIO
+
+from ..errors import UsageError
+from .queue import TaskQueue, read_fd, try_lock, write_new
+from .store import MalformedTaskError, Task, check_id, escape, parse, serialize
+
+CANCEL_CHECK = 0.1  # seconds between looks for a cancel request while a task runs
+
+
+class Worker:
+    """One worker loop over the queue at ``root``."""
+
+    def __init__(self, root: str, worker_id: str, out: TextIO | None = None,
+                 idle_poll: float = 0.02, grace: float = 2.0) -> None:
+        self.queue = TaskQueue(root)
+        self.id = check_id(worker_id, "worker ID")
+        self.out = out or sys.stdout
+        self.idle_poll = idle_poll
+        self.grace = grace
+        self.stopping = False
+        self.base_env = dict(os.environ)
+        self.pid = os.getpid()
+        self.ran = 0
+        self.wake_fd = -1
+        self.devnull = -1
+
+    def say(self, text: str) -> None:
+        self.out.write(f"[{self.id}] {text}\n")
+        self.out.flush()
+
+    # --- life cycle -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """The loop; returns the exit status (1 when another loop holds this worker ID)."""
+        queue = self.queue
+        queue.init()
+        lock_fd = os.open(queue.path("workers", f"{self.id}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock_fd)
+            self.say(f"a worker loop {self.id} is already running on {queue.root}; not starting another")
+            return 1
+        os.ftruncate(lock_fd, 0)
+        os.write(lock_fd, f"{self.pid} {time.time()!r}\n".encode())
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        old_wakeup = signal.set_wakeup_fd(wake_w)
+        handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        self.wake_fd = wake_r
+        self.devnull = os.open(os.devnull, os.O_RDONLY)
+        self.say(f"waiting for tasks in {queue.root} (pid {self.pid}; C-c stops)")
+        try:
+            self._loop()
+        finally:
+            signal.set_wakeup_fd(old_wakeup)
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            for fd in (wake_r, wake_w, self.devnull, lock_fd):
+                os.close(fd)
+        self.say(f"stopped after {self.ran} task{'s' if self.ran != 1 else ''}")
+        return 0
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.stopping = True
+
+    def _drain(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self.wake_fd, 512):
+                pass
+
+    def _loop(self) -> None:
+        idle = select.poll()
+        idle.register(self.wake_fd, select.POLLIN)
+        idle_ms = max(1, int(self.idle_poll * 1000))
+        while not self.stopping:
+            try:
+                claimed = self.claim()
+            except OSError as err:
+                self.say(f"error while claiming: {err}")
+                claimed = None
+                idle.poll(1000)
+            if claimed is None:
+                if idle.poll(idle_ms):
+                    self._drain()
+                continue
+            task, lock_fd = claimed
+            try:
+                self.execute(task, lock_fd)
+            finally:
+                os.close(lock_fd)
+
+    # --- claim ----------------------------------------------------------------------------------
+
+    def claim(self) -> tuple[Task, int] | None:
+        """Take the oldest task in queue/; return it with the descriptor of its locked running file."""
+        queue = self.queue
+        queue_dir = queue.dir("queue")
+        for name in sorted(os.listdir(queue_dir)):
+            path = os.path.join(queue_dir, name)
+            fd = try_lock(path)
+            if fd is None:
+                continue
+            try:
+                try:
+                    text = read_fd(fd)
+                except OSError as err:
+                    text = f"unreadable: {err}"
+                running = queue.path("running", name)
+                try:
+                    os.rename(path, running)
+                except FileNotFoundError:
+                    continue  # another worker won
+                try:
+                    check_id(name)
+                    task = parse(text, f"task file {name!r}")
+                    if task.id != name:
+                        raise MalformedTaskError(f"malformed task file {name!r}: ID={task.id!r} does not match its name")
+                except (MalformedTaskError, UsageError) as err:
+                    target = queue.quarantine("running", name, str(err))
+                    self.say(f"MALFORMED {escape(name)[:60]} moved to {target}: {err}")
+                    continue
+                task.attempt += 1
+                task.worker, task.worker_pid, task.started, task.state = self.id, self.pid, time.time(), "running"
+                temp = queue.path("tmp", f"{name}.{self.id}.run")
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
+                run_fd = write_new(temp, serialize(task), lock=True)
+                if run_fd is None:  # pragma: no cover - write_new returns a descriptor with lock=True
+                    raise RuntimeError("no lock descriptor")
+                os.rename(temp, running)
+                return task, run_fd
+            finally:
+                os.close(fd)
+        return None
+
+    # --- run ------------------------------------------------------------------------------------
+
+    def execute(self, task: Task, lock_fd: int) -> None:
+        queue = self.queue
+        text = escape(task.command_text)
+        self.say(f"run  {task.id} {text[:70]}{'...' if len(text) > 70 else ''}")
+        env = dict(self.base_env)
+        env.update(task.env)
+        env.update(TMUXORCH_TASK_ID=task.id, TMUXORCH_TASK_ATTEMPT=str(task.attempt), TMUXORCH_WORKER=self.id)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        out = os.open(queue.path("logs", f"{task.id}.out"), flags, 0o644)
+        err = os.open(queue.path("logs", f"{task.id}.err"), flags, 0o644)
+        proc = None
+        try:
+            proc = subprocess.Popen(task.argv, cwd=task.cwd, env=env, stdin=self.devnull, stdout=out,
+                                    stderr=err, start_new_session=True)
+        except OSError as error:
+            message = f"tmuxorch worker {self.id}: cannot run {task.command_text!r}: {error}\n"
+            os.write(err, message.encode(errors="backslashreplace"))
+            task.error = str(error)
+            task.exit_status = 126 if isinstance(error, PermissionError) else 127
+        finally:
+            os.close(out)
+            os.close(err)
+        stopped = cancelled = False
+        if proc is not None:
+            task.pid = proc.pid
+            stopped, cancelled = self._supervise(task, proc)
+            returncode = proc.wait()
+            if returncode < 0:
+                task.signal = -returncode
+            else:
+                task.exit_status = returncode
+        if stopped:
+            queue._file(task.reset(), "queue", f"{self.id}.stop")
+            os.unlink(queue.path("running", task.id))
+            self.say(f"back to queue {task.id} (worker stopping; attempt {task.attempt} kept)")
+            return
+        task.ended = time.time()
+        task.cancelled = cancelled
+        state = "done" if task.ok else "failed"
+        temp = queue.path("tmp", f"{task.id}.{self.id}.end")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        write_new(temp, serialize(task))
+        task.state = state
+        os.rename(temp, queue.path(state, task.id))
+        os.unlink(queue.path("running", task.id))
+        if cancelled:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(queue.path("cancel", task.id))
+        self.ran += 1
+        took = task.ended - (task.started or task.ended)
+        word = "ok  " if state == "done" else "FAIL"
+        self.say(f"{word} {task.id} {task.outcome} in {took:.2f}s")
+
+    def _supervise(self, task: Task, proc: subprocess.Popen[bytes]) -> tuple[bool, bool]:
+        """Wait for the child (without reaping it); returns (stopped, cancelled)."""
+        try:
+            pidfd = os.pidfd_open(proc.pid)
+        except OSError:  # pragma: no cover - kernels before 5.3
+            pidfd = None
+        try:
+            poller = select.poll()
+            if pidfd is not None:
+                poller.register(pidfd, select.POLLIN)
+            poller.register(self.wake_fd, select.POLLIN)
+            cancel_path = self.queue.path("cancel", task.id)
+            timeout_ms = int(CANCEL_CHECK * 1000) if pidfd is not None else 5
+            while True:
+                events = poller.poll(timeout_ms)
+                if pidfd is None:
+                    if _exited(proc.pid):
+                        return False, False
+                elif any(fd == pidfd for fd, _ in events):
+                    return False, False
+                if events:
+                    self._drain()
+                if self.stopping:
+                    self.say(f"stopping: terminating {task.id}")
+                    self._terminate(proc.pid, pidfd)
+                    return True, False
+                if os.path.exists(cancel_path):
+                    self.say(f"cancel {task.id}: terminating its process group")
+                    self._terminate(proc.pid, pidfd)
+                    return False, True
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+
+    def _terminate(self, pid: int, pidfd: int | None) -> None:
+        """SIGTERM to the task's process group, SIGKILL after the grace period.  The leader is not
+        reaped yet, so ``pid`` is still this task's process group ID."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.grace
+        while time.monotonic() < deadline:
+            if pidfd is not None:
+                if select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                    break
+            elif _exited(pid):
+                break
+            else:
+                time.sleep(0.01)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)  # stragglers that ignored SIGTERM
+
+
+def _exited(pid: int) -> bool:
+    """True when child ``pid`` has exited (it stays unreaped)."""
+    result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    return result is not None
+
+
+def main(root: str, worker_id: str, idle_poll: float = 0.02, grace: float = 2.0) -> int:
+    """Entry point of ``tmuxorch worker``."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
+    return Worker(root, worker_id, idle_poll=idle_poll, grace=grace).run()
+
+
+__all__ = ["Worker", "main", "read_fd", "try_lock"]
