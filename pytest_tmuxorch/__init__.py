@@ -10,9 +10,18 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 __all__ = [
-    "Orchestrator", "Pane", "RunResult", "PaneStatus", "Settings",
-    "TmuxorchError", "UsageError", "TmuxError", "ServerNotFoundError", "SessionNotFoundError",
-    "TmuxTimeoutError", "WaitTimeoutError",
+    "Orchestrator",
+    "Pane",
+    "PaneStatus",
+    "RunResult",
+    "ServerNotFoundError",
+    "SessionNotFoundError",
+    "Settings",
+    "TmuxError",
+    "TmuxTimeoutError",
+    "TmuxorchError",
+    "UsageError",
+    "WaitTimeoutError",
 ]
 
 _WHERE = {
@@ -24,8 +33,13 @@ _WHERE = {
 
 if TYPE_CHECKING:
     from .errors import (
-        ServerNotFoundError, SessionNotFoundError, TmuxError, TmuxorchError, TmuxTimeoutError,
-        UsageError, WaitTimeoutError,
+        ServerNotFoundError,
+        SessionNotFoundError,
+        TmuxError,
+        TmuxorchError,
+        TmuxTimeoutError,
+        UsageError,
+        WaitTimeoutError,
     )
     from .layout import PaneStatus
     from .orchestrator import Orchestrator

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 import subprocess
 
 from .errors import ServerNotFoundError, TmuxError, TmuxTimeoutError, UsageError
@@ -38,7 +37,7 @@ def wait(tmux: Tmux, name: str, timeout: float | None = None) -> None:
     """Block until ``name`` is signalled; raise :class:`TmuxTimeoutError` after ``timeout`` s."""
     check_name(name)
     timeout = tmux.timeout if timeout is None else timeout
-    option = f"{_OPTION_PREFIX}{name}-{secrets.token_hex(4)}"
+    option = f"{_OPTION_PREFIX}{name}-{os.urandom(4).hex()}"
     try:
         # Register and wait in one chain: the server runs both in the same pass, so whoever sees
         # the registration knows the wait is in place.

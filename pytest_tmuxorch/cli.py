@@ -273,13 +273,19 @@ def all_commands() -> list[CommandSpec]:
     return SESSION_COMMANDS + TASK_COMMANDS
 
 
-def build_parser() -> ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> ArgumentParser:
+    """The full parser.  With ``argv``, only the subcommands named in it are built in full (the
+    others are listed for ``--help`` only): building every subparser would double start-up time."""
     common = _global_options()
     parser = ArgumentParser(prog="tmuxorch", description=DESCRIPTION, epilog=EPILOG, parents=[common],
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=ArgumentParser)
+    named = None if argv is None else set(argv)
     for name, summary, configure, handler in all_commands():
+        if named is not None and name not in named:
+            sub.add_parser(name, help=summary, add_help=False)
+            continue
         child = sub.add_parser(name, help=summary, description=summary, parents=[common])
         configure(child)
         child.set_defaults(handler=handler)
@@ -295,10 +301,11 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run the console script; return its exit status."""
     environ = os.environ if environ is None else environ
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv).parse_args(argv)
         if getattr(args, "handler", None) is None:
-            build_parser().print_help()
+            build_parser(argv).print_help()
             return 2
         orch = orchestrator_from(args, environ)
         try:

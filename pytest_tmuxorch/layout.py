@@ -6,8 +6,7 @@ panes are then addressed by ``%id``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ServerNotFoundError, SessionNotFoundError, UsageError
 from .settings import Settings
@@ -20,8 +19,7 @@ _FIELDS = (
 _FORMAT = "\t".join(f"#{{{name}}}" for name in _FIELDS)
 
 
-@dataclass(frozen=True)
-class PaneStatus:
+class PaneStatus(NamedTuple):
     """One row of ``status``: where a pane is, what runs in it, whether it is dead."""
 
     window: str
@@ -37,7 +35,7 @@ class PaneStatus:
     worker: int | None  # 0-based worker index, None for the master window
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
 
 def session_target(settings: Settings) -> str:

@@ -6,7 +6,6 @@ tying the small modules together and turning tmux's errors into messages a user 
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from . import barrier, layout, logs
+from .debuglog import get_logger
 from .errors import ServerNotFoundError, SessionNotFoundError, UsageError
 from .layout import PaneStatus
 from .panes import Pane, typing_commands, wait_panes_ready
@@ -24,7 +24,7 @@ from .tmux import Command, Tmux, Transport
 if TYPE_CHECKING:
     from .tasks import TaskQueue
 
-log = logging.getLogger("pytest_tmuxorch")
+log = get_logger("pytest_tmuxorch")
 
 
 class Orchestrator:

@@ -11,12 +11,10 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import secrets
 import shlex
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from .errors import TmuxorchError, UsageError, WaitTimeoutError
 from .tmux import Command, Tmux
@@ -72,8 +70,7 @@ def wait_until(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-@dataclass(frozen=True)
-class RunResult:
+class RunResult(NamedTuple):
     """What :meth:`Pane.run` saw: the command's exit status and everything it printed."""
 
     command: str
@@ -156,7 +153,7 @@ class Pane:
         ``printf`` from pieces, so the echo of the typed line can never be mistaken for them.
         """
         timeout = self.tmux.timeout if timeout is None else timeout
-        token = f"__TXO{secrets.token_hex(6)}"
+        token = f"__TXO{os.urandom(6).hex()}"
         line = (
             f"printf '%s%s\\n' {token} S; eval {shlex.quote(command)}; "
             f"printf '\\n%s%s:%d\\n' {token} E \"$?\""

@@ -6,14 +6,11 @@ from (the variable or the flag) and the value, before anything touches tmux.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
-import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import UsageError
 
@@ -29,21 +26,21 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 # get a fixed prompt, so screens look the same on every machine (SPEC 6.11).
 _CLEAN_ENV = "env -u ENV -u BASH_ENV -u PROMPT_COMMAND -u PS0 HISTFILE=/dev/null PS1='$ ' PS2='> '"
 SHELL_PRESETS = {
+    "clean": "",  # bash when installed, else sh: resolved when used (see Settings.shell_command)
     "bash": f"exec {_CLEAN_ENV} bash --norc --noprofile -i",
     "sh": f"exec {_CLEAN_ENV} sh -i",
     "user": "",  # tmux's default: the user's login shell, rc files and all
 }
 
 
-def default_shell() -> str:
-    """The clean shell used when none is chosen: bash if there is one, else POSIX sh."""
+def clean_shell() -> str:
+    """The clean shell preset for this machine: bash if there is one, else POSIX sh."""
+    import shutil
+
     return "bash" if shutil.which("bash") else "sh"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything an orchestrator needs to know; immutable, validated on creation."""
-
+class _Fields(NamedTuple):
     socket: str = "claude"
     socket_path: str | None = None
     session: str = "agents"
@@ -56,13 +53,28 @@ class Settings:
     remain_on_exit: str = "on"
     allow_rename: str = "off"
     layout: str = "tiled"
-    shell: str = field(default_factory=default_shell)
+    shell: str = "clean"
     timeout: float = 10.0
     tasks_dir: str | None = None
     logs_dir: str | None = None
     transport: str = "subprocess"
 
-    def __post_init__(self) -> None:
+
+class Settings(_Fields):
+    """Everything an orchestrator needs to know; immutable, validated on creation.
+
+    Built with keywords: ``Settings(socket_path=..., workers=2)``.  (A typed named tuple rather
+    than a dataclass: the console script's start-up cannot afford importing dataclasses.)
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Settings:
+        self = super().__new__(cls, *args, **kwargs)
+        self._validate()
+        return self
+
+    def _validate(self) -> None:
         _check_name("socket", self.socket)
         if self.socket_path is not None:
             _check_socket_path(self.socket_path)
@@ -86,7 +98,8 @@ class Settings:
     @property
     def shell_command(self) -> str:
         """The command each pane runs ("" means tmux's default, the user's shell)."""
-        return SHELL_PRESETS.get(self.shell, self.shell)
+        shell = clean_shell() if self.shell == "clean" else self.shell
+        return SHELL_PRESETS.get(shell, shell)
 
     @property
     def tasks_root(self) -> Path:
@@ -100,7 +113,10 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
+        unknown = set(changes) - set(self._fields)
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return Settings(**{**self._asdict(), **changes})
 
 
 # Environment variable -> (field, parser).  SPEC 2 names, plus TMUXORCH_* for what goes beyond it.

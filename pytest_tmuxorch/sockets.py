@@ -9,17 +9,16 @@ concurrent run (leave it).  The start time makes PID reuse harmless.
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import re
-import secrets
 import tempfile
 from pathlib import Path
 
+from .debuglog import get_logger
 from .errors import UsageError
 from .settings import MAX_SOCKET_PATH
 
-log = logging.getLogger("pytest_tmuxorch.sockets")
+log = get_logger("pytest_tmuxorch.sockets")
 _counter = itertools.count()
 _NAME_RE = re.compile(r"^(\d+)\.(\d+)-\d+-[0-9a-f]+$")
 
@@ -49,7 +48,7 @@ def owner_tag(pid: int | None = None) -> str:
 def new_socket_path(directory: Path | None = None) -> str:
     """A fresh socket path owned by this process; a clear error when it would be too long."""
     directory = directory or runtime_dir()
-    path = str(directory / f"{owner_tag()}-{next(_counter)}-{secrets.token_hex(3)}")
+    path = str(directory / f"{owner_tag()}-{next(_counter)}-{os.urandom(3).hex()}")
     if len(os.fsencode(path)) > MAX_SOCKET_PATH:
         raise UsageError(
             f"socket path {path!r} is {len(os.fsencode(path))} bytes, over the unix limit of "
@@ -94,4 +93,4 @@ def kill_server_at(path: str, timeout: float = 10.0) -> None:
         Path(path).unlink(missing_ok=True)
 
 
-__all__ = ["new_socket_path", "reap_orphans", "runtime_dir", "kill_server_at", "owner_alive"]
+__all__ = ["kill_server_at", "new_socket_path", "owner_alive", "reap_orphans", "runtime_dir"]

@@ -9,19 +9,18 @@ control-mode connection can take its place without any caller noticing.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import secrets
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from .debuglog import get_logger
 from .errors import ServerNotFoundError, SessionNotFoundError, TmuxError, TmuxTimeoutError
 from .settings import Settings
 
-log = logging.getLogger("pytest_tmuxorch.tmux")
+log = get_logger("pytest_tmuxorch.tmux")
 
 CONFIG_FILE = Path(__file__).with_name("tmux.conf")
 Command = Sequence[str]
@@ -76,7 +75,7 @@ class SubprocessTransport:
         self._env = dict(env) if env is not None else None
 
     def execute(self, commands: Sequence[Command], timeout: float) -> list[list[str]]:
-        separator = f"__tmuxorch_sep_{secrets.token_hex(8)}__"
+        separator = f"__tmuxorch_sep_{os.urandom(8).hex()}__"
         argv = list(self._base_argv)
         for number, command in enumerate(commands):
             if number:

@@ -62,8 +62,9 @@ def test_shell_presets_are_clean_and_custom_commands_pass_through() -> None:
     assert "--norc --noprofile" in Settings(shell="bash").shell_command
     assert Settings(shell="sh").shell_command.endswith("sh -i")
     assert Settings(shell="user").shell_command == ""
+    assert Settings().shell == "clean" and "--norc --noprofile" in Settings().shell_command
     assert Settings(shell="zsh -f").shell_command == "zsh -f"
-    assert set(SHELL_PRESETS) == {"bash", "sh", "user"}
+    assert set(SHELL_PRESETS) == {"clean", "bash", "sh", "user"}
 
 
 def test_settings_are_frozen_and_replace_revalidates() -> None:
