@@ -395,7 +395,7 @@ class TaskQueue:
         if fd is None:
             return False
         try:
-            holding = self.path("tmp", f"{task_id}.{os.getpid()}.cancel")
+            holding = self.path("tmp", f"{task_id}.{os.getpid()}.cancelling")
             try:
                 os.rename(self.path("queue", task_id), holding)
             except FileNotFoundError:
@@ -460,7 +460,7 @@ class TaskQueue:
         state = self.find(task_id)
         if state != "failed":
             raise TaskStateError(f"task {task_id!r} is {_state_word(state)}; only failed tasks can be retried")
-        holding = self.path("tmp", f"{task_id}.{os.getpid()}.retry")
+        holding = self.path("tmp", f"{task_id}.{os.getpid()}.retrying")
         try:
             os.rename(self.path("failed", task_id), holding)
         except FileNotFoundError:

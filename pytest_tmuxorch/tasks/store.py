@@ -295,7 +295,7 @@ def parse(text: str, source: str = "task file") -> Task:
             raise MalformedTaskError(f"malformed {source}: CMD is not a quoted argv ({err})") from None
     else:
         raise MalformedTaskError(f"malformed {source}: MODE must be argv or shell, got {values['MODE']!r}")
-    if not command or "\0" in "".join(command):
+    if not command or (isinstance(command, str) and not command.strip()) or "\0" in "".join(command):
         raise MalformedTaskError(f"malformed {source}: empty command or NUL in CMD")
     values.pop("MODE")
     values.pop("CMD")
