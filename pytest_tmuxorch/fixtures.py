@@ -1,0 +1,193 @@
+"""The fixtures of pytest-tmuxorch: thin wrappers over the plain functions and the factory below.
+
+Every server lives on a fresh socket from :func:`~pytest_tmuxorch.sockets.new_socket_path`
+(unique per test and per xdist worker, short whatever ``--basetemp`` is), starts with the
+product's own tmux config (never ``~/.tmux.conf``), and is killed after its test, whatever
+happened; an orchestrator is registered on its test item *before* it starts, so a failed start
+still gets its panes into the report and its server torn down.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .errors import UsageError
+from .plugin import LIVE, SESSION_LIVE, Live, checked_runtime_dir, finish, reap_once, resolve_settings, shut_down
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .orchestrator import Orchestrator
+    from .tasks import TaskQueue
+    from .tmux import Tmux
+
+
+# --- plain functions ---------------------------------------------------------------------------
+
+
+def new_test_socket_path(config: pytest.Config) -> str:
+    """A fresh socket path for one server; reaps dead runs' servers first (once per process)."""
+    from .sockets import new_socket_path
+
+    reap_once(config)
+    return new_socket_path(checked_runtime_dir())
+
+
+def settings_for(node: pytest.Item | pytest.Session, directory: Path, marker: pytest.Mark | None) -> Settings:
+    """Resolved settings (marker > CLI > ini > defaults) with a fresh socket and files in ``directory``."""
+    defaults = {"tasks_dir": str(directory / "tasks"), "logs_dir": str(directory / "logs")}
+    settings = resolve_settings(node.config, marker, defaults)
+    return settings.replace(socket_path=new_test_socket_path(node.config))
+
+
+def start_orchestrator(
+    settings: Settings, label: str, lives: list[Live], addfinalizer: Callable[[Callable[[], None]], None],
+    init: bool = True,
+) -> Orchestrator:
+    """An orchestrator on ``settings``, registered in ``lives`` and torn down by the finalizer;
+    with ``init``, the session is created and every shell is ready before this returns."""
+    from .orchestrator import Orchestrator
+
+    orchestrator = Orchestrator(settings)
+    live = Live(orchestrator, label)
+    lives.append(live)
+
+    def teardown() -> None:
+        try:
+            finish(live)
+        finally:
+            lives.remove(live)
+
+    addfinalizer(teardown)
+    if init:
+        orchestrator.init()
+    return orchestrator
+
+
+class OrchestratorFactory:
+    """Makes orchestrators for one test, each on its own private server, all torn down after it.
+
+    ``factory(**changes)`` takes any :class:`Settings` field but the socket; files of the n-th
+    orchestrator go under ``<tmp_path>/tmuxorch-<n>/``.  ``init=False`` returns it unstarted.
+    """
+
+    def __init__(
+        self, base: Settings, directory: Path, config: pytest.Config, lives: list[Live],
+        addfinalizer: Callable[[Callable[[], None]], None],
+    ) -> None:
+        self.base = base
+        self.directory = directory
+        self.config = config
+        self.created: list[Orchestrator] = []
+        self._lives = lives
+        self._addfinalizer = addfinalizer
+        self._numbers = itertools.count()
+
+    def __call__(self, *, init: bool = True, **changes: Any) -> Orchestrator:
+        if {"socket", "socket_path"} & changes.keys():
+            raise UsageError("tmuxorch_factory chooses the socket itself: do not pass socket or socket_path")
+        number = next(self._numbers)
+        directory = self.directory / f"tmuxorch-{number}"
+        settings = self.base.replace(
+            **{"tasks_dir": str(directory / "tasks"), "logs_dir": str(directory / "logs"), **changes},
+            socket_path=new_test_socket_path(self.config),
+        )
+        orchestrator = start_orchestrator(settings, f"tmuxorch_factory[{number}]", self._lives, self._addfinalizer, init)
+        self.created.append(orchestrator)
+        return orchestrator
+
+
+def _failing_usage(build: Callable[[], Settings]) -> Settings:
+    """Bad settings fail the test with their one-line message (no traceback into the plugin)."""
+    try:
+        return build()
+    except UsageError as err:
+        message = str(err)
+    pytest.fail(message, pytrace=False)
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tmuxorch_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Settings of this test's orchestrators: @pytest.mark.tmuxorch(...) > --tmuxorch-* > tmuxorch_* ini > defaults.
+
+    A fresh private socket (unique per test and xdist worker), the task queue in tmp_path/'tasks'
+    and logs in tmp_path/'logs'.  Override this fixture to change the settings of a whole module;
+    a server started on this socket by hand is killed after the test.
+    """
+    node = request.node
+    settings = _failing_usage(lambda: settings_for(node, tmp_path, node.get_closest_marker("tmuxorch")))
+    yield settings
+    if settings.socket_path and Path(settings.socket_path).exists():
+        from .sockets import kill_server_at
+
+        kill_server_at(settings.socket_path)
+
+
+@pytest.fixture
+def tmuxorch(request: pytest.FixtureRequest, tmuxorch_settings: Settings) -> Orchestrator:
+    """A ready Orchestrator for this test: isolated tmux server, master + N worker panes, shells ready.
+
+    Configure it with @pytest.mark.tmuxorch(workers=2, layout="even-vertical", shell="bash"),
+    --tmuxorch-* options or tmuxorch_* ini keys.  Panes run a clean shell (no rc files, prompt '$ ').
+    Torn down after the test whatever happened; on failure every pane's screen is in the report.
+    """
+    lives = request.node.stash.setdefault(LIVE, [])
+    return start_orchestrator(tmuxorch_settings, "tmuxorch", lives, request.addfinalizer)
+
+
+@pytest.fixture
+def tmuxorch_factory(request: pytest.FixtureRequest, tmuxorch_settings: Settings, tmp_path: Path) -> OrchestratorFactory:
+    """Make several orchestrators, or ones with custom settings: tmuxorch_factory(workers=1, session="b").
+
+    Each call returns a ready Orchestrator on its own private server (init=False: not started),
+    based on this test's settings; all are torn down after the test.
+    """
+    lives = request.node.stash.setdefault(LIVE, [])
+    return OrchestratorFactory(tmuxorch_settings, tmp_path, request.config, lives, request.addfinalizer)
+
+
+@pytest.fixture
+def tmuxorch_server(request: pytest.FixtureRequest, tmuxorch_settings: Settings) -> Iterator[Tmux]:
+    """A bare isolated tmux server: a Tmux runner on a fresh private socket, no session yet.
+
+    The server starts with the first command that creates a session, e.g.
+    tmuxorch_server.run("new-session", "-d", "-s", "demo"); it reads the product's tmux config,
+    never ~/.tmux.conf.  It is killed after the test (and its socket removed).
+    """
+    from .orchestrator import Orchestrator
+
+    settings = _failing_usage(lambda: tmuxorch_settings.replace(socket_path=new_test_socket_path(request.config)))
+    orchestrator = Orchestrator(settings)
+    yield orchestrator.tmux
+    shut_down(orchestrator)
+
+
+@pytest.fixture
+def tmuxorch_tasks(tmuxorch: Orchestrator) -> TaskQueue:
+    """The task queue of the tmuxorch orchestrator, rooted in the test's tmp_path/'tasks'.
+
+    enqueue(["echo", "hi"], env={...}, cwd=...), start(), wait([ids], timeout=...), list("all"),
+    tail(id), cancel/retry/health/clean: see the README.
+    """
+    return tmuxorch.tasks
+
+
+@pytest.fixture(scope="session")
+def tmuxorch_session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Orchestrator:
+    """One Orchestrator shared by every test of the run (one per xdist worker): started once.
+
+    Settings from --tmuxorch-* and tmuxorch_* ini keys (markers do not apply); tests see each
+    other's panes, so leave them as you found them.  Killed at the end of the session.
+    """
+    session = request.session
+    directory = tmp_path_factory.mktemp("tmuxorch-session")
+    settings = _failing_usage(lambda: settings_for(session, directory, None))
+    lives = session.config.stash.setdefault(SESSION_LIVE, [])
+    return start_orchestrator(settings, "tmuxorch_session", lives, request.addfinalizer)
