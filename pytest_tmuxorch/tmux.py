@@ -43,7 +43,11 @@ class Transport(Protocol):
     def wait_activity(self, pane_id: str, timeout: float, attempt: int) -> None:
         """Block until ``pane_id`` may have new output, or ``timeout`` seconds pass.
 
-        ``attempt`` counts the waits of one polling loop, so a polling transport can back off.
+        Meant for loops of the form "execute (capture) -> check -> wait_activity" in one thread:
+        output the pane wrote after that thread's last :meth:`execute` was answered is never
+        missed (the wait returns at once); returning early is always allowed.  ``pane_id`` may
+        be ``"*"``: any pane's output.  ``attempt`` counts the waits of one polling loop, so a
+        polling transport can back off.
         """
         ...
 
@@ -130,7 +134,15 @@ class Tmux:
     def __init__(self, settings: Settings, transport: Transport | None = None) -> None:
         self.settings = settings
         self.timeout = settings.timeout
-        self.transport: Transport = transport or SubprocessTransport(self.base_argv())
+        self.transport: Transport = transport or self._default_transport()
+
+    def _default_transport(self) -> Transport:
+        """The transport ``settings.transport`` names; control mode is imported only when used."""
+        if self.settings.transport == "control":
+            from .control import ControlTransport
+
+            return ControlTransport(self.base_argv(), self.settings.session, self.socket_file)
+        return SubprocessTransport(self.base_argv())
 
     def base_argv(self) -> list[str]:
         """``tmux -S path`` or ``tmux -L name``, always with the product's own config file."""
