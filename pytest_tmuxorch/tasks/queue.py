@@ -17,14 +17,15 @@ Protocol, and why it is safe:
   a worker never sees half a task.  Generated IDs are unique without any lock (time, then pid);
   a chosen ID takes ``enqueue.lock`` so two enqueuers cannot both find it free.
 - *Claim*: a worker opens ``queue/<ID>``, takes ``flock(LOCK_EX|LOCK_NB)`` on it, reads it and
-  renames it into ``running/`` (the rename decides: exactly one worker wins).  It then writes
-  the record with its name and start time to a new file that it locks *before* renaming it over
-  ``running/<ID>``.  So from the claim until the result is filed, ``running/<ID>`` is always an
-  inode locked by the live worker: a lock that anyone can take means the worker is dead (the
-  kernel drops flock locks with their process; PID reuse cannot fake a held lock).
-- *Finish*: result written in ``tmp/``, renamed into ``done/`` or ``failed/``, then
-  ``running/<ID>`` unlinked and the lock dropped.  Readers who briefly see both copies take the
-  later state.
+  renames it into ``running/`` (the rename decides: exactly one worker wins).  It keeps that
+  descriptor, and so the lock, until the task is filed: from the claim on, ``running/<ID>`` is an
+  inode locked by its live worker, and a lock that anyone can take means the worker is dead (the
+  kernel drops flock locks with their process; PID reuse cannot fake a held lock).  The worker
+  records its name and start time by rewriting that same inode in place; readers that catch it
+  mid-write see a cut file and read again.
+- *Finish*: the result is written into the same inode, which is renamed into ``done/`` or
+  ``failed/``; the lock is dropped after the rename.  A task costs one create (enqueue), one
+  rename to claim and one to finish, besides its two log files.
 - *Cancel* of a running task drops a request in ``cancel/``; the worker, which has not reaped
   its child yet (so the process group ID cannot have been reused), sends SIGTERM to the group,
   then SIGKILL after a grace period, and files the task in ``failed/`` as cancelled.
@@ -112,11 +113,11 @@ def write_new(path: str, text: str, lock: bool = False) -> int | None:
     return None
 
 
-def try_lock(path: str) -> int | None:
-    """Open ``path`` and take its flock without waiting: the descriptor, or None if someone holds
-    it or it does not exist."""
+def try_lock(path: str, write: bool = False) -> int | None:
+    """Open ``path`` (read-write with ``write``) and take its flock without waiting: the
+    descriptor, or None if someone holds it or it does not exist."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDWR if write else os.O_RDONLY)
     except FileNotFoundError:
         return None
     try:
@@ -125,6 +126,13 @@ def try_lock(path: str) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def rewrite(fd: int, text: str) -> None:
+    """Replace the content of the open file ``fd`` in place (readers may see it cut: they retry)."""
+    data = text.encode("utf-8", errors="surrogateescape")
+    os.pwrite(fd, data, 0)
+    os.ftruncate(fd, len(data))
 
 
 def same_file(fd: int, path: str) -> bool:
@@ -295,8 +303,16 @@ class TaskQueue:
     def read(self, state: str, task_id: str) -> Task:
         """Parse one task file; :class:`MalformedTaskError` or FileNotFoundError."""
         path = self.path(state, task_id)
-        with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
-            task = parse(handle.read(), path)
+        for attempt in range(50):
+            with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+                text = handle.read()
+            try:
+                task = parse(text, path)
+                break
+            except MalformedTaskError:
+                if state != "running" or attempt == 49:
+                    raise
+                time.sleep(0.001)  # its worker is rewriting it: read again
         if task.id != task_id:
             raise MalformedTaskError(f"malformed task file {path}: ID={task.id!r} but the file is named {task_id!r}")
         task.state = state

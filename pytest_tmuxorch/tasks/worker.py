@@ -20,20 +20,26 @@ group ID signalled is always the task's own (no PID-reuse accident).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import select
+import shutil
 import signal
-import subprocess
 import sys
 import time
 from typing import TextIO
 
 from ..errors import UsageError
-from .queue import TaskQueue, read_fd, try_lock, write_new
+from .queue import TaskQueue, read_fd, rewrite, try_lock
 from .store import MalformedTaskError, Task, check_id, escape, parse, serialize
 
 CANCEL_CHECK = 0.1  # seconds between looks for a cancel request while a task runs
+# Signals a task starts with at their default action, whatever the loop (Python ignores SIGPIPE
+# and SIGXFSZ) or the pane's shell set.
+_DEFAULT_SIGNALS = tuple(
+    sig for sig in signal.Signals if 0 < sig < 32 and sig not in (signal.SIGKILL, signal.SIGSTOP)
+)
 
 
 class Worker:
@@ -51,7 +57,9 @@ class Worker:
         self.pid = os.getpid()
         self.ran = 0
         self.wake_fd = -1
+        self.pending: list[str] = []
         self.devnull = -1
+        self.home_fd = -1
 
     def say(self, text: str) -> None:
         self.out.write(f"[{self.id}] {text}\n")
@@ -77,6 +85,8 @@ class Worker:
         handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         self.wake_fd = wake_r
         self.devnull = os.open(os.devnull, os.O_RDONLY)
+        self.home_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+        _no_fd_leaks()
         self.say(f"waiting for tasks in {queue.root} (pid {self.pid}; C-c stops)")
         try:
             self._loop()
@@ -84,7 +94,7 @@ class Worker:
             signal.set_wakeup_fd(old_wakeup)
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
-            for fd in (wake_r, wake_w, self.devnull, lock_fd):
+            for fd in (wake_r, wake_w, self.devnull, self.home_fd, lock_fd):
                 os.close(fd)
         self.say(f"stopped after {self.ran} task{'s' if self.ran != 1 else ''}")
         return 0
@@ -121,46 +131,47 @@ class Worker:
     # --- claim ----------------------------------------------------------------------------------
 
     def claim(self) -> tuple[Task, int] | None:
-        """Take the oldest task in queue/; return it with the descriptor of its locked running file."""
+        """Take the oldest task in queue/; return it with the descriptor that holds its lock.
+
+        The queue is listed only when the names of the last listing are used up: under load, a
+        claim costs a failed open() per task another worker took, not a listing of the queue.
+        """
         queue = self.queue
         queue_dir = queue.dir("queue")
-        for name in sorted(os.listdir(queue_dir)):
+        while True:
+            if not self.pending:
+                self.pending = sorted(os.listdir(queue_dir), reverse=True)
+                if not self.pending:
+                    return None  # the queue is empty: idle
+            name = self.pending.pop()
             path = os.path.join(queue_dir, name)
-            fd = try_lock(path)
+            fd = try_lock(path, write=True)
             if fd is None:
                 continue
             try:
-                try:
-                    text = read_fd(fd)
-                except OSError as err:
-                    text = f"unreadable: {err}"
-                running = queue.path("running", name)
-                try:
-                    os.rename(path, running)
-                except FileNotFoundError:
-                    continue  # another worker won
-                try:
-                    check_id(name)
-                    task = parse(text, f"task file {name!r}")
-                    if task.id != name:
-                        raise MalformedTaskError(f"malformed task file {name!r}: ID={task.id!r} does not match its name")
-                except (MalformedTaskError, UsageError) as err:
-                    target = queue.quarantine("running", name, str(err))
-                    self.say(f"MALFORMED {escape(name)[:60]} moved to {target}: {err}")
-                    continue
-                task.attempt += 1
-                task.worker, task.worker_pid, task.started, task.state = self.id, self.pid, time.time(), "running"
-                temp = queue.path("tmp", f"{name}.{self.id}.run")
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temp)
-                run_fd = write_new(temp, serialize(task), lock=True)
-                if run_fd is None:  # pragma: no cover - write_new returns a descriptor with lock=True
-                    raise RuntimeError("no lock descriptor")
-                os.rename(temp, running)
-                return task, run_fd
-            finally:
+                text = read_fd(fd)
+            except OSError as err:
+                text = f"unreadable: {err}"
+            running = queue.path("running", name)
+            try:
+                os.rename(path, running)
+            except FileNotFoundError:
                 os.close(fd)
-        return None
+                continue  # another worker won
+            try:
+                check_id(name)
+                task = parse(text, f"task file {name!r}")
+                if task.id != name:
+                    raise MalformedTaskError(f"malformed task file {name!r}: ID={task.id!r} does not match its name")
+            except (MalformedTaskError, UsageError) as err:
+                target = queue.quarantine("running", name, str(err))
+                os.close(fd)
+                self.say(f"MALFORMED {escape(name)[:60]} moved to {target}: {err}")
+                continue
+            task.attempt += 1
+            task.worker, task.worker_pid, task.started, task.state = self.id, self.pid, time.time(), "running"
+            rewrite(fd, serialize(task))
+            return task, fd
 
     # --- run ------------------------------------------------------------------------------------
 
@@ -174,10 +185,9 @@ class Worker:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         out = os.open(queue.path("logs", f"{task.id}.out"), flags, 0o644)
         err = os.open(queue.path("logs", f"{task.id}.err"), flags, 0o644)
-        proc = None
+        pid = None
         try:
-            proc = subprocess.Popen(task.argv, cwd=task.cwd, env=env, stdin=self.devnull, stdout=out,
-                                    stderr=err, start_new_session=True)
+            pid = self.spawn(task.argv, task.cwd, env, out, err)
         except OSError as error:
             message = f"tmuxorch worker {self.id}: cannot run {task.command_text!r}: {error}\n"
             os.write(err, message.encode(errors="backslashreplace"))
@@ -187,29 +197,25 @@ class Worker:
             os.close(out)
             os.close(err)
         stopped = cancelled = False
-        if proc is not None:
-            task.pid = proc.pid
-            stopped, cancelled = self._supervise(task, proc)
-            returncode = proc.wait()
+        if pid is not None:
+            task.pid = pid
+            stopped, cancelled = self._supervise(task, pid)
+            returncode = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])  # reaped only now
             if returncode < 0:
                 task.signal = -returncode
             else:
                 task.exit_status = returncode
         if stopped:
-            queue._file(task.reset(), "queue", f"{self.id}.stop")
-            os.unlink(queue.path("running", task.id))
+            rewrite(lock_fd, serialize(task.reset()))
+            os.rename(queue.path("running", task.id), queue.path("queue", task.id))
             self.say(f"back to queue {task.id} (worker stopping; attempt {task.attempt} kept)")
             return
         task.ended = time.time()
         task.cancelled = cancelled
         state = "done" if task.ok else "failed"
-        temp = queue.path("tmp", f"{task.id}.{self.id}.end")
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        write_new(temp, serialize(task))
+        rewrite(lock_fd, serialize(task))
         task.state = state
-        os.rename(temp, queue.path(state, task.id))
-        os.unlink(queue.path("running", task.id))
+        os.rename(queue.path("running", task.id), queue.path(state, task.id))
         if cancelled:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(queue.path("cancel", task.id))
@@ -218,10 +224,32 @@ class Worker:
         word = "ok  " if state == "done" else "FAIL"
         self.say(f"{word} {task.id} {task.outcome} in {took:.2f}s")
 
-    def _supervise(self, task: Task, proc: subprocess.Popen[bytes]) -> tuple[bool, bool]:
+    def spawn(self, argv: list[str], cwd: str | None, env: dict[str, str], out: int, err: int) -> int:
+        """Start ``argv`` in a new session (its own process group) with stdin from /dev/null;
+        return its pid.  ``posix_spawn`` (vfork-fast) from inside ``cwd``: the loop is
+        single-threaded, so changing directory around the call is safe."""
+        if cwd is not None:
+            os.chdir(cwd)
+        try:
+            program = argv[0]
+            if "/" not in program:
+                found = shutil.which(program, path=env.get("PATH", os.defpath))
+                if found is None:
+                    raise FileNotFoundError(errno.ENOENT, "command not found", program)
+                program = found
+            return os.posix_spawn(
+                program, argv, env, setsid=True, setsigmask=(), setsigdef=_DEFAULT_SIGNALS,
+                file_actions=[(os.POSIX_SPAWN_DUP2, self.devnull, 0), (os.POSIX_SPAWN_DUP2, out, 1),
+                              (os.POSIX_SPAWN_DUP2, err, 2)],
+            )
+        finally:
+            if cwd is not None:
+                os.fchdir(self.home_fd)
+
+    def _supervise(self, task: Task, pid: int) -> tuple[bool, bool]:
         """Wait for the child (without reaping it); returns (stopped, cancelled)."""
         try:
-            pidfd = os.pidfd_open(proc.pid)
+            pidfd = os.pidfd_open(pid)
         except OSError:  # pragma: no cover - kernels before 5.3
             pidfd = None
         try:
@@ -234,7 +262,7 @@ class Worker:
             while True:
                 events = poller.poll(timeout_ms)
                 if pidfd is None:
-                    if _exited(proc.pid):
+                    if _exited(pid):
                         return False, False
                 elif any(fd == pidfd for fd, _ in events):
                     return False, False
@@ -242,11 +270,11 @@ class Worker:
                     self._drain()
                 if self.stopping:
                     self.say(f"stopping: terminating {task.id}")
-                    self._terminate(proc.pid, pidfd)
+                    self._terminate(pid, pidfd)
                     return True, False
                 if os.path.exists(cancel_path):
                     self.say(f"cancel {task.id}: terminating its process group")
-                    self._terminate(proc.pid, pidfd)
+                    self._terminate(pid, pidfd)
                     return False, True
         finally:
             if pidfd is not None:
@@ -268,6 +296,16 @@ class Worker:
                 time.sleep(0.01)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)  # stragglers that ignored SIGTERM
+
+
+def _no_fd_leaks() -> None:
+    """Tasks get stdin, stdout and stderr only: whatever else this process inherited is made
+    close-on-exec (posix_spawn, unlike Popen, closes nothing itself)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            with contextlib.suppress(OSError):
+                os.set_inheritable(fd, False)
 
 
 def _exited(pid: int) -> bool:
