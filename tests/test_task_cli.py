@@ -111,6 +111,13 @@ def test_bad_inputs_are_one_line_errors(cli_env: dict[str, str], settings: Setti
     assert not (Path(settings.tasks_dir or "").parent / "evil").exists()
 
 
+def test_filesystem_trouble_is_a_one_line_error(cli_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    env = dict(cli_env, TMUXORCH_TASKS_DIR=str(tmp_path / "file" / "tasks"))
+    one_line_error(run_cli("tasks-init", env=env), 1, "Not a directory")
+    one_line_error(run_cli("tasks-enqueue", "--", "true", env=env), 1, "Not a directory")
+
+
 def test_the_whole_flow_in_panes(stopped: Orchestrator, cli_env: dict[str, str]) -> None:
     ids = run_cli("tasks-enqueue", "--stdin", env=cli_env,
                   stdin="echo a | tr a b\n\necho oops >&2; exit 4\nprintf 'x\\ny\\nz\\n'\n").stdout.split()

@@ -14,15 +14,29 @@ import time
 from typing import TYPE_CHECKING
 
 from ..cli import _print_json, positive_float, print_table
-from ..errors import UsageError
+from ..errors import TmuxorchError, UsageError
 from .store import Task, parse_env_assignment
 
 LIST_HELP = "queue, running, done, failed or all [all]"
 
 if TYPE_CHECKING:
-    from ..cli import CommandSpec
+    from ..cli import CommandSpec, Handler
     from ..orchestrator import Orchestrator
     from .queue import TaskQueue
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Filesystem trouble (permissions, a file where a directory should be) as a one-line error."""
+
+    def run(args: argparse.Namespace, orch: Orchestrator) -> int:
+        try:
+            return handler(args, orch)
+        except OSError as err:
+            where = f": {err.filename}" if err.filename else ""
+            raise TmuxorchError(f"{err.strerror or err}{where}") from None
+
+    run.__doc__ = handler.__doc__
+    return run
 
 
 def _queue(orch: Orchestrator) -> TaskQueue:
@@ -290,7 +304,8 @@ def _wait_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ids", nargs="*", metavar="ID", help="tasks to wait for [all: until nothing is queued or running]")
     _wait_timeout(parser, "waiting")
     parser.add_argument("--json", action="store_true", help="print the finished tasks as JSON")
-    parser.epilog = "exit status: 0 all finished tasks succeeded; 1 a task failed or the timeout expired; 2 unknown ID"
+    parser.epilog = ("exit status: 0 all finished tasks succeeded; 1 a task failed or the timeout expired; 2 unknown ID. "
+                     "With no ID, every task in done/ and failed/ counts (tasks-clean between batches).")
 
 
 def _worker_args(parser: argparse.ArgumentParser) -> None:
@@ -310,7 +325,7 @@ def _no_args(parser: argparse.ArgumentParser) -> None:
     pass
 
 
-TASK_COMMANDS: list[CommandSpec] = [
+_COMMANDS: list[CommandSpec] = [
     ("tasks-init", "create the task queue directories (idempotent)", _no_args, cmd_init),
     ("tasks-enqueue", "add a task: -- CMD... (several words: exact argv; one word: shell line)", _enqueue_args, cmd_enqueue),
     ("tasks-start", "start a worker loop in every worker pane that has none",
@@ -326,4 +341,8 @@ TASK_COMMANDS: list[CommandSpec] = [
     ("tasks-clean", "remove finished tasks and their logs: --hours N or --keep N", _clean_args, cmd_clean),
     ("tasks-wait", "wait until the given tasks (or the whole queue) finish; exit 1 if any failed", _wait_args, cmd_wait),
     ("worker", "run a worker loop in this terminal (what tasks-start types into each pane)", _worker_args, cmd_worker),
+]
+
+TASK_COMMANDS: list[CommandSpec] = [
+    (name, summary, configure, _guarded(handler)) for name, summary, configure, handler in _COMMANDS
 ]
