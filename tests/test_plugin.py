@@ -108,6 +108,14 @@ def test_session_scoped_1(tmuxorch_session, record):
 def test_session_scoped_2(tmuxorch_session):
     assert tmuxorch_session.worker(0).run("echo $SHARED").output.strip() == "yes"
 
+@pytest.mark.tmuxorch(workers=1)
+def test_tasks_fixture(tmuxorch_tasks, tmp_path):
+    task = tmuxorch_tasks.enqueue(["echo", "from a task"], env={"K": "V"})
+    tmuxorch_tasks.start()
+    (done,) = tmuxorch_tasks.wait([task.id], timeout=20)
+    assert (done.state, tmuxorch_tasks.tail(task.id)) == ("done", "from a task\\n")
+    assert tmuxorch_tasks.root == tmp_path / "tasks"
+
 def test_bare_server(tmuxorch_server, tmp_path):
     tmuxorch_server.run("new-session", "-d", "-s", "demo")
     pid = tmuxorch_server.server_pid()
@@ -120,7 +128,7 @@ def test_bare_server(tmuxorch_server, tmp_path):
 """)
     (pytester.path / ".tmux.conf").write_text("set -g base-index 5\nset -g status on\n")
     result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=5, failed=1, errors=1)
+    result.assert_outcomes(passed=6, failed=1, errors=1)
     servers = recorded(pytester)
     assert len(servers) == 7
     assert len({path for path, _ in servers}) == 7
