@@ -404,6 +404,7 @@ class TaskQueue:
                 return self._cancel_running(task_id, deadline)
             if time.monotonic() > deadline:
                 raise TmuxTimeoutError(f"could not cancel task {task_id!r} within {timeout:g}s")
+            time.sleep(0.001)  # a worker is claiming it right now: look again
 
     def _cancel_queued(self, task_id: str) -> bool:
         """Take a task out of queue/ before any worker does; False if a worker got it first."""

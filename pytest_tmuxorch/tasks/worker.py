@@ -125,6 +125,8 @@ class Worker:
             task, lock_fd = claimed
             try:
                 self.execute(task, lock_fd)
+            except OSError as err:  # the queue's directories changed under us: say so, go on
+                self.say(f"error while running {task.id}: {err}")
             finally:
                 os.close(lock_fd)
 
