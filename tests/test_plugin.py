@@ -6,13 +6,16 @@ Inner runs are in-process (``runpytest``) unless processes or signals are involv
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pytest_tmuxorch import Orchestrator, Settings
+from pytest_tmuxorch.plugin import Live, kept_path_for, mark_kept
 from pytest_tmuxorch.sockets import kill_server_at
 from pytest_tmuxorch.tmux import CONFIG_FILE, pid_alive, wait_pid_gone
 
@@ -423,3 +426,40 @@ def test_report_header_names_the_settings(pytester: pytest.Pytester) -> None:
         "(a tmuxorch marker overrides these per test)"
     ])
     assert os.environ["TMUXORCH_RUNTIME_DIR"]  # the suite's private runtime dir is what the runs use
+
+
+# --- the plain functions under the fixtures ------------------------------------------------------------
+
+
+def test_start_and_finish_register_and_log(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    from pytest_tmuxorch.fixtures import start_orchestrator
+
+    caplog.set_level(logging.DEBUG, logger="pytest_tmuxorch.plugin")
+    lives: list[Live] = []
+    finalizers: list[Callable[[], None]] = []
+    orch = start_orchestrator(settings.replace(workers=1), "unit", lives, finalizers.append)
+    pid = orch.tmux.server_pid()
+    assert pid is not None and [live.orchestrator for live in lives] == [orch]
+    finalizers.pop()()
+    assert lives == [] and not pid_alive(pid) and not Path(orch.settings.socket_path or "").exists()
+    assert f"killed tmux server {pid} on {settings.socket_path}" in caplog.text
+
+
+def test_a_kept_server_is_renamed_and_logged(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    from pytest_tmuxorch.fixtures import start_orchestrator
+
+    caplog.set_level(logging.DEBUG, logger="pytest_tmuxorch.plugin")
+    lives: list[Live] = []
+    finalizers: list[Callable[[], None]] = []
+    orch = start_orchestrator(settings.replace(workers=1), "unit", lives, finalizers.append)
+    message = mark_kept(lives[0])
+    kept = kept_path_for(settings.socket_path or "")
+    try:
+        assert message.splitlines()[0] == f"unit: server kept on {kept}"
+        finalizers.pop()()
+        assert not Path(settings.socket_path or "").exists() and Path(kept).is_socket()
+        assert Orchestrator(settings.replace(socket_path=kept)).exists()
+        assert f"kept tmux server {kept}" in caplog.text
+    finally:
+        kill_server_at(kept)
+    assert orch.settings.socket_path == settings.socket_path
