@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from ..cli import _print_json, positive_float, print_table
 from ..errors import TmuxorchError, UsageError
-from .store import Task, parse_env_assignment
 
 LIST_HELP = "queue, running, done, failed or all [all]"
 
@@ -23,6 +22,7 @@ if TYPE_CHECKING:
     from ..cli import CommandSpec, Handler
     from ..orchestrator import Orchestrator
     from .queue import TaskQueue
+    from .store import Task
 
 
 def _guarded(handler: Handler) -> Handler:
@@ -74,6 +74,8 @@ def cmd_paths(args: argparse.Namespace, orch: Orchestrator) -> int:
 
 
 def cmd_enqueue(args: argparse.Namespace, orch: Orchestrator) -> int:
+    from .store import parse_env_assignment
+
     env = dict(parse_env_assignment(item) for item in args.env)
     words = list(args.command)
     if words[:1] == ["--"]:
