@@ -227,7 +227,7 @@ def sub(settings: Settings) -> Tmux:
     return Tmux(settings, SubprocessTransport(Tmux(settings).base_argv()))
 
 
-def test_connects_lazily_once_the_session_exists(settings: Settings) -> None:
+def test_connects_lazily_once_the_session_exists(settings: Settings, sub: Tmux) -> None:
     orchestrator = Orchestrator(settings.replace(transport="control"))
     try:
         transport = transport_of(orchestrator)
@@ -236,7 +236,7 @@ def test_connects_lazily_once_the_session_exists(settings: Settings) -> None:
         orchestrator.init()
         pid = transport.connected_pid
         assert pid is not None and pid_alive(pid)
-        clients = Tmux(settings).run("list-clients", "-F", "#{client_pid} #{client_flags} #{client_session}")
+        clients = sub.run("list-clients", "-F", "#{client_pid} #{client_flags} #{client_session}")
         assert clients == [f"{pid} attached,focused,control-mode,UTF-8 {settings.session}"]
         assert orchestrator.worker(1).run("echo over control").output == "over control\n"
         assert transport.connected_pid == pid  # one connection for everything
