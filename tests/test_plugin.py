@@ -172,6 +172,7 @@ def show(settings):
 
 def test_run_level(tmuxorch_settings):
     print("RUN", show(tmuxorch_settings))
+    assert tmuxorch_settings.session == "agents"
 
 @pytest.mark.tmuxorch(workers=1, timeout=2.5)
 def test_marked(tmuxorch_settings, tmp_path):
@@ -194,8 +195,12 @@ def test_marked(tmuxorch_settings, tmp_path):
     ids=["defaults", "ini", "cli-over-ini"],
 )
 def test_settings_precedence_marker_cli_ini_default(
-    pytester: pytest.Pytester, ini: str, args: list[str], run: str, marked: str
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ini: str, args: list[str], run: str, marked: str
 ) -> None:
+    # the console script's variables never reach a test suite's settings
+    for name, value in {"WORKERS": "7", "WORKER_LAYOUT": "even-horizontal", "TMUXORCH_SHELL": "user",
+                        "TMUXORCH_TIMEOUT": "99", "TMUX_SESSION": "leaked"}.items():
+        monkeypatch.setenv(name, value)
     pytester.makeini("[pytest]\n" + ini)
     pytester.makepyfile(SHOW_SETTINGS)
     result = pytester.runpytest("-p", "no:cacheprovider", "-s", *args)
