@@ -138,8 +138,11 @@ def tmuxorch(request: pytest.FixtureRequest, tmuxorch_settings: Settings) -> Orc
     --tmuxorch-* options or tmuxorch_* ini keys.  Panes run a clean shell (no rc files, prompt '$ ').
     Torn down after the test whatever happened; on failure every pane's screen is in the report.
     """
+    settings = tmuxorch_settings
+    if not settings.socket_path:  # an overridden tmuxorch_settings must never reach a shared server
+        settings = settings.replace(socket_path=new_test_socket_path(request.config))
     lives = request.node.stash.setdefault(LIVE, [])
-    return start_orchestrator(tmuxorch_settings, "tmuxorch", lives, request.addfinalizer)
+    return start_orchestrator(settings, "tmuxorch", lives, request.addfinalizer)
 
 
 @pytest.fixture

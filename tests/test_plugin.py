@@ -138,6 +138,26 @@ def test_bare_server(tmuxorch_server, tmp_path):
     assert_all_gone(servers)
 
 
+def test_overriding_tmuxorch_settings_customises_and_stays_isolated(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("""
+import pytest
+from pytest_tmuxorch import Settings
+
+@pytest.fixture
+def tmuxorch_settings(tmp_path):
+    return Settings(workers=1, session="custom", tasks_dir=str(tmp_path / "q"))  # no socket_path given
+""")
+    pytester.makepyfile("""
+import os
+
+def test_custom(tmuxorch, tmp_path):
+    assert tmuxorch.settings.socket_path.startswith(os.environ["TMUXORCH_RUNTIME_DIR"] + "/")
+    assert (len(tmuxorch.workers), tmuxorch.settings.session) == (1, "custom")
+    assert tmuxorch.settings.tasks_root == tmp_path / "q"
+""")
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
 def test_clean_shell_no_rc_files_no_user_tmux_conf(pytester: pytest.Pytester) -> None:
     home = pytester.path  # pytester's HOME
     for rc in (".bashrc", ".bash_profile", ".profile"):
