@@ -76,6 +76,9 @@ def orchestrator_from(args: argparse.Namespace, environ: Mapping[str, str]) -> O
         for name, kind in _SETTING_FLAGS.items()
         if hasattr(args, name)
     }
+    if "transport" not in overrides and not environ.get("TMUXORCH_TRANSPORT"):
+        # One call per process: connecting a control client would cost more than it saves.
+        overrides["transport"] = "subprocess"
     return Orchestrator(from_env(environ, **overrides))
 
 

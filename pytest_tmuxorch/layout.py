@@ -95,7 +95,12 @@ def session_exists(tmux: Tmux, settings: Settings) -> bool:
 
 def pane_statuses(tmux: Tmux, settings: Settings) -> list[PaneStatus]:
     """Every pane of the session: master window first, workers in pane order."""
-    rows = [line.split("\t") for line in tmux.run("list-panes", "-s", "-t", session_target(settings), "-F", _FORMAT)]
+    rows = _pane_rows(tmux, settings)
+    if any(row[6] == "1" and not row[7] for row in rows):
+        # tmux 3.3a sometimes misses a pane's SIGCHLD and leaves it a zombie with no exit status;
+        # any other child exiting makes the server reap every zombie.
+        tmux.run("run-shell", "true")
+        rows = _pane_rows(tmux, settings)
     rows.sort(key=lambda row: (int(row[1]), int(row[2])))
     worker_number = 0
     statuses = []
@@ -111,6 +116,10 @@ def pane_statuses(tmux: Tmux, settings: Settings) -> list[PaneStatus]:
         )
         worker_number += is_worker
     return statuses
+
+
+def _pane_rows(tmux: Tmux, settings: Settings) -> list[list[str]]:
+    return [line.split("\t") for line in tmux.run("list-panes", "-s", "-t", session_target(settings), "-F", _FORMAT)]
 
 
 def select_layout(tmux: Tmux, settings: Settings, layout: str) -> None:

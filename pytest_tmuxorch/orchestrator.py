@@ -201,10 +201,23 @@ class Orchestrator:
             self.tmux.run("has-session", "-t", layout.session_target(self.settings))
         inside = os.environ.get("TMUX", "").split(",")[0]
         if inside and Path(inside) == self.tmux.socket_file:
-            self.tmux.run("switch-client", "-t", layout.session_target(self.settings))
+            self.tmux.run("switch-client", *self._own_client(), "-t", layout.session_target(self.settings))
             return
         env = {key: value for key, value in os.environ.items() if key != "TMUX"}
         os.execvpe("tmux", self.attach_argv(), env)
+
+    def _own_client(self) -> list[str]:
+        """``-c NAME`` for the terminal client showing the pane we run in.  Control-mode clients
+        (ours among them) are attached too, so tmux's own choice of "current client" may be wrong."""
+        pane = os.environ.get("TMUX_PANE", "")
+        if not pane:
+            return []
+        session = self.tmux.run("display-message", "-p", "-t", pane, "#{session_id}")
+        fields = "#{client_activity} #{client_control_mode} #{session_id} #{client_name}"
+        clients = [line.split(" ", 3) for line in self.tmux.run("list-clients", "-F", fields)]
+        mine = sorted((int(activity), name) for activity, control, sid, name in clients
+                      if control == "0" and [sid] == session)
+        return ["-c", mine[-1][1]] if mine else []
 
     # --- task queue ----------------------------------------------------------------------------
 

@@ -198,5 +198,4 @@ def wait_panes_ready(tmux: Tmux, pane_ids: list[str], timeout: float | None = No
     def expired() -> Exception:
         return WaitTimeoutError(f"panes {', '.join(sorted(waiting))} not ready within {timeout:g}s")
 
-    first = pane_ids[0] if pane_ids else "%0"
-    wait_until(check, timeout, lambda r, a: tmux.transport.wait_activity(first, r, a), expired)
+    wait_until(check, timeout, lambda r, a: tmux.transport.wait_activity("*", r, a), expired)

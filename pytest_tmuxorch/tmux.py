@@ -114,7 +114,10 @@ class SubprocessTransport:
 
 def _split_outputs(stdout: str, separator: str, count: int) -> list[list[str]]:
     outputs: list[list[str]] = [[]]
-    for line in stdout.splitlines():
+    lines = stdout.split("\n")  # only \n ends a line: str.splitlines would also split on \r, \x1c...
+    if lines[-1] == "":
+        lines.pop()
+    for line in lines:
         if line == separator:
             outputs.append([])
         else:
