@@ -72,11 +72,20 @@ def socket_path() -> Iterator[str]:
     kill_server_at(path)
 
 
+TRANSPORTS = os.environ.get("TMUXORCH_TEST_TRANSPORTS", "subprocess,control").split(",")
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    """Every test that talks to tmux runs over both transports (set TMUXORCH_TEST_TRANSPORTS to narrow)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def settings(socket_path: str, tmp_path: Path) -> Settings:
+def settings(socket_path: str, tmp_path: Path, transport: str) -> Settings:
     """Settings for a test orchestrator: private socket, clean bash, files under tmp_path."""
     return Settings(
-        socket_path=socket_path, shell="bash", workers=2, timeout=10.0,
+        socket_path=socket_path, shell="bash", workers=2, timeout=10.0, transport=transport,
         tasks_dir=str(tmp_path / "tasks"), logs_dir=str(tmp_path / "logs"),
     )
 
@@ -99,6 +108,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
         TMUXORCH_SOCKET_PATH=settings.socket_path or "", TMUXORCH_SHELL="bash",
         TMUXORCH_LOGS_DIR=settings.logs_dir or "", TMUXORCH_TASKS_DIR=settings.tasks_dir or "",
         TMUX_TMPDIR=os.environ["TMUX_TMPDIR"], TMUXORCH_RUNTIME_DIR=os.environ["TMUXORCH_RUNTIME_DIR"],
+        TMUXORCH_TRANSPORT=settings.transport,
     )
     return env
 

@@ -38,7 +38,7 @@ def test_history_limit_is_in_force_for_every_window(settings: Settings) -> None:
         limits = orch.tmux.run("list-panes", "-s", "-t", "=agents", "-F", "#{history_limit}")
         assert limits == ["1234"] * 3
         assert [s.pane_index for s in orch.status()] == [3, 3, 4]
-        assert orch.worker(0).pane_id if False else orch.worker(0).id == orch.status()[1].pane_id
+        assert orch.worker(0).id == orch.status()[1].pane_id
         orch.run_one(1, "echo second")
         orch.worker(1).wait_for("second")
 
@@ -77,6 +77,12 @@ def test_console_script_does_not_import_pytest_or_libtmux(cli_env: dict[str, str
     assert done.stdout.strip() == "[]", done
 
 
+def terminal_clients(orch: Orchestrator, field: str = "#{session_name}") -> list[str]:
+    """Clients with a terminal (our own control-mode connection is attached too)."""
+    lines = orch.tmux.run("list-clients", "-F", f"#{{?client_control_mode,,{field}}}")
+    return [line for line in lines if line]
+
+
 def wait_until(check: object, timeout: float = 15, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not check():  # type: ignore[operator]
@@ -93,12 +99,8 @@ def test_attach_really_attaches(settings: Settings, cli_env: dict[str, str]) -> 
             env_words = " ".join(f"{k}={v!r}" for k, v in cli_env.items() if k.startswith(("TMUX", "HOME")))
             outer.worker(0).send(f"cd {REPO} && env {env_words} {sys.executable} -m pytest_tmuxorch attach")
 
-            def attached() -> bool:
-                return bool(orch.tmux.run("list-clients", "-F", "#{client_tty} #{session_name}"))
-
-            wait_until(attached, what="a client on the orchestrator's server")
-            assert orch.tmux.run("list-clients", "-F", "#{session_name}") == ["agents"]
-            orch.tmux.run("detach-client", "-s", "=agents")
+            wait_until(lambda: terminal_clients(orch) == ["agents"], what="a client on the orchestrator's server")
+            orch.tmux.run("detach-client", "-t", terminal_clients(orch, "#{client_name}")[0])
             outer.worker(0).wait_for("[detached", timeout=10)
         finally:
             outer.kill()
@@ -113,12 +115,12 @@ def test_attach_inside_the_same_server_switches_client(settings: Settings) -> No
         try:
             outer.init()
             outer.worker(0).send(f"{' '.join(orch.attach_argv())}")
-            wait_until(lambda: bool(orch.tmux.run("list-clients")), what="the client")
+            wait_until(lambda: bool(terminal_clients(orch)), what="the client")
             # From inside the orchestrator's own server, attach switches that client instead.
             script = f"cd {REPO} && TMUXORCH_SOCKET_PATH={settings.socket_path} TMUX_SESSION=other {sys.executable} -m pytest_tmuxorch attach"
             orch.worker(0).send(script)
-            wait_until(lambda: orch.tmux.run("list-clients", "-F", "#{session_name}") == ["other"], what="switch-client")
-            orch.tmux.run("detach-client", "-a") if False else orch.tmux.run("detach-client", "-s", "=other")
+            wait_until(lambda: terminal_clients(orch) == ["other"], what="switch-client")
+            orch.tmux.run("detach-client", "-t", terminal_clients(orch, "#{client_name}")[0])
         finally:
             outer.kill()
             other.kill()

@@ -41,12 +41,20 @@ def wait_file(path: Path, timeout: float = 10) -> str:
     raise AssertionError(f"{path} not written within {timeout}s")
 
 
+def wait_command(orch: Orchestrator, worker: int, command: str, timeout: float = 10) -> None:
+    """Wait until worker ``worker``'s foreground program is ``command``."""
+    deadline = time.monotonic() + timeout
+    while orch.status()[worker + 1].command != command:
+        assert time.monotonic() < deadline, f"{command} never ran: {orch.status()[worker + 1]}"
+        time.sleep(0.005)
+
+
 @pytest.mark.parametrize("text", TRICKY)
 def test_send_delivers_text_byte_for_byte(orch: Orchestrator, tmp_path: Path, text: str) -> None:
     target = tmp_path / "received"
     pane = orch.worker(0)
-    pane.send(f"IFS= read -r line && printf '%s\\n' \"$line\" > {target}")
-    pane.wait_for("$ ", timeout=5)  # bash echoes the line; read is now waiting on the terminal
+    pane.send(f"printf 'rea''dy\\n'; IFS= read -r line && printf '%s\\n' \"$line\" > {target}")
+    pane.wait_for(re.compile(r"^ready$", re.M), timeout=5)  # read runs next: typing now reaches it, not bash
     pane.send(text)
     assert wait_file(target) == text + "\n"
 
@@ -70,8 +78,9 @@ def test_send_without_enter_then_enter_key(orch: Orchestrator) -> None:
 def test_send_keys_c_c_interrupts(orch: Orchestrator) -> None:
     pane = orch.worker(1)
     pane.send("sleep 300; echo never")
-    pane.wait_for(re.compile(r"sleep 300.*\n", re.S))
+    wait_command(orch, 1, "sleep")  # C-c before sleep runs would reach bash instead
     pane.send_keys("C-c")
+    pane.wait_for(re.compile(r"^\^C\n\$ ?$", re.M))  # bash is back at its prompt: typeahead before it is flushed
     result = pane.run("echo back")
     assert result.output == "back\n"
     assert not re.search(r"^never$", pane.capture(), re.M)
@@ -183,7 +192,7 @@ def test_exited_shell_stays_visible_with_its_status(orch: Orchestrator) -> None:
     pane.send("exit 3")
     deadline = time.monotonic() + 10
     while orch.status()[2].exit_status is None:  # dead shows on EOF, the status once reaped
-        assert time.monotonic() < deadline, "pane did not die"
+        assert time.monotonic() < deadline, f"pane did not die: {orch.status()[2]}\n{pane.capture()}"
         time.sleep(0.01)
     assert orch.status()[2].dead and orch.status()[2].exit_status == 3
     with pytest.raises(TmuxorchError):

@@ -229,7 +229,7 @@ def test_settings_precedence_marker_cli_ini_default(
     workers, layout, shell, timeout = run.split()
     shell = "clean(bash)" if shell == "clean" else shell
     result.stdout.fnmatch_lines([
-        f"tmuxorch: workers={workers} layout={layout} shell={shell} timeout={timeout}s transport=subprocess keep=off*"
+        f"tmuxorch: workers={workers} layout={layout} shell={shell} timeout={timeout}s transport=control keep=off*"
     ])
 
 
@@ -447,7 +447,7 @@ def test_report_header_names_the_settings(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest("-p", "no:cacheprovider", "--tmuxorch-workers=2", "--tmuxorch-layout=even-horizontal")
     result.stdout.fnmatch_lines([
-        "tmuxorch: workers=2 layout=even-horizontal shell=clean(bash) timeout=10s transport=subprocess keep=off "
+        "tmuxorch: workers=2 layout=even-horizontal shell=clean(bash) timeout=10s transport=control keep=off "
         "(a tmuxorch marker overrides these per test)"
     ])
     assert os.environ["TMUXORCH_RUNTIME_DIR"]  # the suite's private runtime dir is what the runs use
