@@ -255,15 +255,26 @@ def row_roundtrip(rounds: int) -> list[Row]:
 
 
 def row_queue(rounds: int) -> list[Row]:
-    import queue_throughput  # benchmarks/queue_throughput.py: shared with the queue's own measurements
+    import queue_throughput  # benchmarks/queue_throughput.py: the queue's own, fuller measurement
 
-    cases: dict[str, Case] = {"xargs -P4": lambda: queue_throughput.time_xargs(1000)}
+    work = Path(tempfile.mkdtemp(prefix="txo-bench-queue-")).absolute()
+    path = new_socket_path()
+    orch = Orchestrator(Settings(socket_path=path, shell=SHELL, workers=4, timeout=30.0, tasks_dir=str(work / "tasks")))
+    env = dict(os.environ, TMUXORCH_SOCKET_PATH=path, TMUXORCH_TASKS_DIR=str(work / "tasks"))
+    cases: dict[str, Case] = {"xargs -P4 -n1 sh -c": lambda: queue_throughput.xargs_round(1000, 4)}
     if ensure_gnu_parallel():
-        cases["GNU parallel -j4"] = lambda: queue_throughput.time_gnu_parallel(1000)
-    for transport in TRANSPORTS:
-        cases[f"tmuxorch queue, 4 workers ({transport})"] = lambda t=transport: queue_throughput.time_tmuxorch(1000, transport=t)
+        cases["GNU parallel -j4"] = lambda: timed(lambda: subprocess.run(
+            ["parallel", "--will-cite", "-j4"], input="true\n" * 1000, text=True, check=True))
+    cases["tmuxorch tasks-enqueue --stdin + 4 worker loops"] = lambda: queue_throughput.queue_round(orch, env, 1000)[0]
     row = Row("1000 tasks `true`, enqueue to all finished", cases)
-    row.measure(rounds)
+    try:
+        orch.init()
+        orch.tasks.start()
+        row.measure(rounds)
+        orch.tasks.stop()
+    finally:
+        orch.kill()
+        shutil.rmtree(work, ignore_errors=True)
     return [row]
 
 
