@@ -12,8 +12,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -21,6 +23,19 @@ from pytest_tmuxorch import Orchestrator, Settings
 from pytest_tmuxorch.sockets import kill_server_at, new_socket_path
 
 REPO = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+
+def wait_until(check: Callable[[], T], timeout: float = 15, what: str = "condition", interval: float = 0.01) -> T:
+    """Poll ``check`` until it returns something truthy and return that; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, wait_until
 
 from pytest_tmuxorch import Orchestrator, Settings
 from pytest_tmuxorch.sockets import kill_server_at, new_socket_path
@@ -81,13 +80,6 @@ def terminal_clients(orch: Orchestrator, field: str = "#{session_name}") -> list
     """Clients with a terminal (our own control-mode connection is attached too)."""
     lines = orch.tmux.run("list-clients", "-F", f"#{{?client_control_mode,,{field}}}")
     return [line for line in lines if line]
-
-
-def wait_until(check: object, timeout: float = 15, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def test_attach_really_attaches(settings: Settings, cli_env: dict[str, str]) -> None:

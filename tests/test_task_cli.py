@@ -7,33 +7,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
-from conftest import run_cli
+from conftest import run_cli, wait_until
 
 from pytest_tmuxorch import Orchestrator, Settings
 from pytest_tmuxorch.tasks import TaskQueue
 from pytest_tmuxorch.tasks.commands import TASK_COMMANDS
 from pytest_tmuxorch.tmux import pid_alive
-
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T], timeout: float = 20, what: str = "condition") -> T:
-    """Poll ``check`` until it returns something truthy; fail the test after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def one_line_error(done: subprocess.CompletedProcess[str], status: int, text: str) -> None:
@@ -165,7 +149,7 @@ def test_stop_during_a_long_task_then_start_finishes_it(stopped: Orchestrator, c
                    f'[ "$TMUXORCH_TASK_ATTEMPT" -ge 2 ] && echo finished && exit 0; echo $$ > {pidfile}; exec sleep 60',
                    env=cli_env).stdout.strip()
     assert run_cli("tasks-start", env=cli_env).returncode == 0
-    pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="task running"))
+    pid = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), what="task running"))
     stop = run_cli("tasks-stop", env=cli_env)
     assert stop.returncode == 0, stop
     assert not pid_alive(pid)
@@ -185,12 +169,12 @@ def test_sigkilled_loop_stale_health_requeue(stopped: Orchestrator, cli_env: dic
                    env=cli_env).stdout.strip()
     queue = stopped.tasks
     queue.start()
-    orphan = int(wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="task running"))
+    orphan = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), what="task running"))
     try:
         owner = json.loads(run_cli("tasks-list", "running", "--json", env=cli_env).stdout)[0]["worker_pid"]
         assert owner in [w["pid"] for w in queue.live_workers()]
         os.kill(owner, signal.SIGKILL)  # the loop this test started, by its pid
-        wait_for(lambda: owner not in [w["pid"] for w in queue.live_workers()], what="loop gone")
+        wait_until(lambda: owner not in [w["pid"] for w in queue.live_workers()], what="loop gone")
         health = run_cli("tasks-health", env=cli_env)
         assert health.returncode == 1 and f"stale: {task}" in health.stdout and "STALE" in health.stdout, health
         fixed = run_cli("tasks-health", "--requeue", env=cli_env)
@@ -210,11 +194,11 @@ def test_cancel_running_task_with_children(stopped: Orchestrator, cli_env: dict[
                    f"sleep 300 & echo $! >> {pids}; (sleep 300; true) & echo $! >> {pids}; echo $$ >> {pids}; wait",
                    env=cli_env).stdout.strip()
     stopped.tasks.start()
-    wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 3, what="children started")
+    wait_until(lambda: pids.exists() and len(pids.read_text().split()) == 3, what="children started")
     started = [int(pid) for pid in pids.read_text().split()]
     done = run_cli("tasks-cancel", task, env=cli_env)
     assert done.returncode == 0 and f"cancelled {task}" in done.stdout, done
-    wait_for(lambda: not any(pid_alive(pid) for pid in started), timeout=10, what="no process of the task left")
+    wait_until(lambda: not any(pid_alive(pid) for pid in started), timeout=10, what="no process of the task left")
     record = json.loads(run_cli("tasks-list", "failed", "--json", env=cli_env).stdout)[0]
     assert record["id"] == task and record["cancelled"] is True
     one_line_error(run_cli("tasks-cancel", task, env=cli_env), 1, "already failed")

@@ -7,29 +7,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
+from conftest import wait_until
 
 from pytest_tmuxorch.tasks import TaskQueue
 from pytest_tmuxorch.tmux import pid_alive
-
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T], timeout: float = 15, what: str = "condition") -> T:
-    """Poll ``check`` until it returns something truthy; fail the test after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.01)
 
 
 class Loops:
@@ -110,7 +95,7 @@ def test_env_cwd_exit_status_signal_and_stderr(queue: TaskQueue, loops: Loops, t
     assert results[killed.id].signal == signal.SIGTERM and results[killed.id].exit_status is None
     assert results[missing.id].state == "failed" and results[missing.id].exit_status == 127
     assert "No such file" in queue.tail(missing.id, err=True)
-    wait_for(lambda: "FAIL" in loops.output() and "ok" in loops.output(), what="pane lines")
+    wait_until(lambda: "FAIL" in loops.output() and "ok" in loops.output(), what="pane lines")
     out = loops.output()
     assert f"run  {env_task.id}" in out and f"FAIL {failing.id} exit 7" in out
 
@@ -132,7 +117,7 @@ def test_malformed_files_are_quarantined_never_run(queue: TaskQueue, loops: Loop
     good = queue.enqueue("echo fine")
     loops.start()
     queue.wait([good.id])
-    wait_for(lambda: len(os.listdir(queue.dir("quarantine"))) == 4, what="quarantine")
+    wait_until(lambda: len(os.listdir(queue.dir("quarantine"))) == 4, what="quarantine")
     assert sorted(os.listdir(queue.dir("quarantine"))) == [".hidden", "aaa-half", "aab-cut", "aac-other"]
     assert not marker.exists()
     assert os.listdir(queue.dir("queue")) == [] and os.listdir(queue.dir("running")) == []
@@ -144,7 +129,7 @@ def test_malformed_files_are_quarantined_never_run(queue: TaskQueue, loops: Loop
 
 def test_a_second_loop_for_the_same_worker_exits_at_once(queue: TaskQueue, loops: Loops) -> None:
     loops.start("w0")
-    wait_for(lambda: loops.live("w0"), what="w0 live")
+    wait_until(lambda: loops.live("w0"), what="w0 live")
     second = loops.start("w0")
     assert second.wait(timeout=10) == 1
     assert "already running" in loops.output(1)
@@ -154,7 +139,7 @@ def test_a_second_loop_for_the_same_worker_exits_at_once(queue: TaskQueue, loops
 
 def test_sigint_while_idle_stops_the_loop(queue: TaskQueue, loops: Loops) -> None:
     proc = loops.start()
-    wait_for(lambda: loops.live(), what="live")
+    wait_until(lambda: loops.live(), what="live")
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=10) == 0
     assert not loops.live()
@@ -165,8 +150,8 @@ def test_stop_during_a_task_returns_it_to_the_queue_with_its_attempt(queue: Task
     pidfile = tmp_path / "pid"
     task = queue.enqueue(f'[ "$TMUXORCH_TASK_ATTEMPT" -ge 2 ] && exit 0; echo $$ > {pidfile}; exec sleep 60')
     proc = loops.start()
-    wait_for(pidfile.exists, what="task started")
-    pid = int(wait_for(lambda: pidfile.read_text().strip(), what="pid written"))
+    wait_until(pidfile.exists, what="task started")
+    pid = int(wait_until(lambda: pidfile.read_text().strip(), what="pid written"))
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=15) == 0
     assert not pid_alive(pid)
@@ -183,12 +168,12 @@ def test_cancel_a_running_task_kills_its_whole_process_group(queue: TaskQueue, l
               f"echo $$ >> {pids}; wait")
     task = queue.enqueue(script)
     loops.start("w0", "--grace", "0.5")
-    wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 3, what="three pids")
+    wait_until(lambda: pids.exists() and len(pids.read_text().split()) == 3, what="three pids")
     started = [int(p) for p in pids.read_text().split()]
     assert all(pid_alive(pid) for pid in started)
     cancelled = queue.cancel(task.id, grace=0.5)
     assert cancelled.state == "failed" and cancelled.cancelled
-    wait_for(lambda: not any(pid_alive(pid) for pid in started), timeout=10, what="all task processes gone")
+    wait_until(lambda: not any(pid_alive(pid) for pid in started), timeout=10, what="all task processes gone")
     assert not os.listdir(queue.dir("cancel"))
     after = queue.enqueue("echo still working")
     assert queue.wait([after.id])[0].state == "done"
@@ -198,7 +183,7 @@ def test_sigkilled_worker_leaves_a_stale_task_that_requeue_recovers(queue: TaskQ
     pidfile = tmp_path / "pid"
     task = queue.enqueue(f'[ "$TMUXORCH_TASK_ATTEMPT" -ge 2 ] && echo second && exit 0; echo $$ > {pidfile}; exec sleep 60')
     proc = loops.start()
-    pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="task pid"))
+    pid = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), what="task pid"))
     assert queue.health().stale == []
     proc.kill()
     proc.wait()
@@ -219,7 +204,7 @@ def test_sigkilled_worker_leaves_a_stale_task_that_requeue_recovers(queue: TaskQ
 
 def test_idle_worker_picks_up_new_work_promptly(queue: TaskQueue, loops: Loops) -> None:
     loops.start()
-    wait_for(lambda: loops.live(), what="live")
+    wait_until(lambda: loops.live(), what="live")
     delays = []
     for _ in range(5):
         task = queue.enqueue("true")
