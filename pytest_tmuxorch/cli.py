@@ -35,8 +35,28 @@ examples:
   tmuxorch kill                   tear the session (and its private server) down"""
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter, minus its ``import shutil`` (and zlib, bz2, lzma with it): argparse
+    builds a formatter for every ``add_argument``, so that import would cost every start-up."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None) -> None:
+        if width is None:
+            try:
+                width = int(os.environ.get("COLUMNS", "")) - 2
+            except ValueError:
+                try:
+                    width = os.get_terminal_size(sys.stdout.fileno()).columns - 2
+                except (OSError, ValueError):
+                    width = 78
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so :func:`main` prints one line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:
         raise UsageError(f"{self.prog}: {message}")
@@ -280,8 +300,7 @@ def build_parser(argv: Sequence[str] | None = None) -> ArgumentParser:
     """The full parser.  With ``argv``, only the subcommands named in it are built in full (the
     others are listed for ``--help`` only): building every subparser would double start-up time."""
     common = _global_options()
-    parser = ArgumentParser(prog="tmuxorch", description=DESCRIPTION, epilog=EPILOG, parents=[common],
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="tmuxorch", description=DESCRIPTION, epilog=EPILOG, parents=[common])
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=ArgumentParser)
     named = None if argv is None else set(argv)
