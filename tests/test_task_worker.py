@@ -162,6 +162,18 @@ def test_stop_during_a_task_returns_it_to_the_queue_with_its_attempt(queue: Task
     assert finished.state == "done" and finished.attempt == 2
 
 
+def test_nothing_is_claimed_while_a_stop_is_under_way(queue: TaskQueue, loops: Loops) -> None:
+    """tasks-stop raises a flag before its C-c: a task one loop puts back must not be taken (and
+    its attempt counted again) by a loop whose C-c has not arrived yet."""
+    Path(queue.stopping_flag).touch()
+    task = queue.enqueue("true")
+    loops.start()  # its first look at the queue finds the task, and the flag
+    wait_until(lambda: "tasks-stop under way: claiming nothing" in loops.output(), what="the loop holding back")
+    assert queue.get(task.id).state == "queue"
+    Path(queue.stopping_flag).unlink()
+    assert queue.wait([task.id])[0].state == "done"
+
+
 def test_cancel_a_running_task_kills_its_whole_process_group(queue: TaskQueue, loops: Loops, tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     script = (f"trap '' TERM; sleep 300 & echo $! >> {pids}; sh -c 'sleep 300' & echo $! >> {pids}; "

@@ -210,6 +210,11 @@ class TaskQueue:
     def path(self, state: str, task_id: str) -> str:
         return os.path.join(self.root, state, task_id)
 
+    @property
+    def stopping_flag(self) -> str:
+        """While this file exists, worker loops claim nothing (``stop`` is under way)."""
+        return os.path.join(self.root, "stopping")
+
     def init(self) -> dict[str, Path]:
         """Create the directories (idempotent); return :meth:`paths`."""
         if not self._ready:
@@ -678,6 +683,8 @@ class TaskQueue:
         from ..panes import typing_commands
 
         self.init()
+        with contextlib.suppress(FileNotFoundError):  # left by a stop that did not finish
+            os.unlink(self.stopping_flag)
         timeout = self.timeout if timeout is None else timeout
         panes = self.orch.workers
         live = {info["worker"] for info in self.live_workers()}
@@ -704,8 +711,16 @@ class TaskQueue:
         for index, pane in enumerate(panes):
             if f"w{index}" in live:
                 commands += key_commands(pane.id, ("C-c",))
-        self.orch.tmux.chain(commands)
-        self._wait_workers(lambda live_ids: not (live & live_ids), timeout, "stop")
+        # First stop all claims: the loops do not get their C-c at the same instant, and a task
+        # one loop puts back must not be claimed (its attempt counted again) by another.
+        self.init()
+        with open(self.stopping_flag, "w"):
+            pass
+        try:
+            self.orch.tmux.chain(commands)
+            self._wait_workers(lambda live_ids: not (live & live_ids), timeout, "stop")
+        finally:
+            os.unlink(self.stopping_flag)
         return sorted(live)
 
     def _wait_workers(self, done: Callable[[set[str]], bool], timeout: float, what: str) -> None:

@@ -58,6 +58,7 @@ class Worker:
         self.ran = 0
         self.wake_fd = -1
         self.pending: list[str] = []
+        self.held_back = False  # the stopping flag was seen (said once per stop)
         self.devnull = -1
         self.home_fd = -1
 
@@ -140,6 +141,12 @@ class Worker:
         """
         queue = self.queue
         queue_dir = queue.dir("queue")
+        if os.path.exists(queue.stopping_flag):
+            if not self.held_back:
+                self.say("tasks-stop under way: claiming nothing")
+                self.held_back = True
+            return None
+        self.held_back = False
         while True:
             if not self.pending:
                 self.pending = sorted(os.listdir(queue_dir), reverse=True)
