@@ -416,26 +416,19 @@ def finish(live: Live) -> None:
 def shut_down(orch: Orchestrator) -> None:
     """Kill the orchestrator's whole server (every session on it), wait for it, remove its socket.
 
-    Never raises for a server that is already gone; a server that ignores ``kill-server`` is
-    killed by its pid (it is ours: started on our private socket).
+    Never raises for a server that is already gone; one that ignores ``kill-server`` is killed
+    by its pid (see :meth:`~pytest_tmuxorch.tmux.Tmux.kill_server`).
     """
-    import signal
-
     from .sockets import kill_server_at
-    from .tmux import pid_alive, wait_pid_gone
 
     path = orch.settings.socket_path
     if not path:
         return
-    pid = orch.tmux.server_pid() if Path(path).exists() else None
+    pid = None
     try:
         orch.close()
     finally:
-        kill_server_at(path, timeout=orch.settings.timeout)
-    if pid is not None and pid_alive(pid):
-        log.warning("tmux server %d on %s survived kill-server: sending SIGKILL", pid, path)
-        os.kill(pid, signal.SIGKILL)
-        wait_pid_gone(pid, orch.settings.timeout)
+        pid = kill_server_at(path, timeout=orch.settings.timeout)
     log.debug("killed tmux server %s on %s", pid, path)
 
 

@@ -79,16 +79,18 @@ def reap_orphans(directory: Path | None = None) -> list[str]:
     return reaped
 
 
-def kill_server_at(path: str, timeout: float = 10.0) -> None:
-    """Kill the server listening on socket ``path`` (if any), wait for it, remove the socket."""
+def kill_server_at(path: str, timeout: float = 10.0) -> int | None:
+    """Kill the server listening on socket ``path`` (if any), wait for it, remove the socket;
+    return the server's pid (None when there was none)."""
     from .settings import Settings
     from .tmux import Tmux
 
-    tmux = Tmux(Settings(socket_path=path, timeout=timeout))
+    tmux = Tmux(Settings(socket_path=path, timeout=timeout, transport="subprocess"))
     try:
-        tmux.kill_server()
+        return tmux.kill_server()
     except Exception as err:  # a broken socket must not stop the reaping of the others
         log.debug("killing server at %s: %s", path, err)
+        return None
     finally:
         Path(path).unlink(missing_ok=True)
 

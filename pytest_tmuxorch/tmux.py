@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -190,18 +191,28 @@ class Tmux:
         except (ServerNotFoundError, SessionNotFoundError, IndexError, ValueError):
             return None
 
-    def kill_server(self, timeout: float | None = None) -> None:
-        """Kill this server (only this one: always addressed by our socket) and wait until it is gone.
+    def kill_server(self, timeout: float | None = None) -> int | None:
+        """Kill this server (only this one: always addressed by our socket) and wait until it is
+        gone; return its pid (None if no server answered).
 
         ``kill-server`` returns before the server has exited (SPEC 6.9): wait for its pid to go.
+        A server that outlives the wait is killed by that pid: it is the one on our socket.
         """
+        timeout = timeout or self.timeout
         pid = self.server_pid()
         with contextlib.suppress(ServerNotFoundError):
             self.run("kill-server")
         self.transport.close()
         if pid is not None:
-            wait_pid_gone(pid, timeout or self.timeout)
+            try:
+                wait_pid_gone(pid, timeout)
+            except TmuxTimeoutError:
+                log.debug("tmux server %d survived kill-server: sending SIGKILL", pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                wait_pid_gone(pid, timeout)
         self.remove_socket()
+        return pid
 
     def remove_socket(self) -> None:
         """tmux leaves its socket file behind when the server exits: remove it if nobody listens."""

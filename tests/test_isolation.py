@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from conftest import REPO, run_cli, wait_until
 
 from pytest_tmuxorch import Orchestrator, Settings
 from pytest_tmuxorch.sockets import kill_server_at, new_socket_path
+from pytest_tmuxorch.tmux import SubprocessTransport, Tmux, pid_alive
 
 
 def test_users_tmux_conf_changes_nothing(cli_env: dict[str, str], settings: Settings) -> None:
@@ -135,3 +137,31 @@ def test_clean_shells_ignore_rc_files_and_env(settings: Settings, shell: str, mo
         assert text.startswith("$ ")
         for leak in ("BASHRC-WAS-READ", "PROFILE-WAS-READ", "ENV-WAS-READ", "PROMPT-COMMAND-RAN"):
             assert leak not in text
+
+
+class DropsKillServer:
+    """A real transport that loses ``kill-server``: the server outlives the command."""
+
+    def __init__(self, inner: SubprocessTransport) -> None:
+        self.inner = inner
+
+    def execute(self, commands: Sequence[Sequence[str]], timeout: float) -> list[list[str]]:
+        if [list(command) for command in commands] == [["kill-server"]]:
+            return [[]]
+        return self.inner.execute(commands, timeout)
+
+    def wait_activity(self, pane_id: str, timeout: float, attempt: int) -> None:
+        self.inner.wait_activity(pane_id, timeout, attempt)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_server_that_outlives_kill_server_is_killed_by_its_pid(settings: Settings) -> None:
+    with Orchestrator(settings.replace(workers=1)):
+        tmux = Tmux(settings, DropsKillServer(SubprocessTransport(Tmux(settings).base_argv())))
+        pid = tmux.server_pid()
+        assert pid is not None
+        assert tmux.kill_server(timeout=0.5) == pid
+        assert not pid_alive(pid)
+        assert not Path(settings.socket_path or "").exists()
