@@ -33,10 +33,12 @@ def runtime_dir() -> Path:
 
 def process_start_time(pid: int) -> int | None:
     """The start time of ``pid`` in clock ticks since boot (None if it does not exist)."""
+    from .tmux import proc_stat
+
+    fields = proc_stat(pid)
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return int(stat.read().rsplit(b")", 1)[-1].split()[19])
-    except (OSError, IndexError, ValueError):
+        return int(fields[19]) if fields is not None else None
+    except (IndexError, ValueError):
         return None
 
 

@@ -223,6 +223,16 @@ class Tmux:
         self.transport.close()
 
 
+def proc_stat(pid: int) -> list[bytes] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (which may hold spaces and ')'):
+    ``[0]`` is the state, ``[19]`` the start time.  None when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[-1].split()
+    except OSError:
+        return None
+
+
 def pid_alive(pid: int) -> bool:
     """True while a process with this id exists (zombies of our own count as gone)."""
     try:
@@ -231,11 +241,8 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
-    except OSError:
-        return True
+    fields = proc_stat(pid)
+    return fields is None or fields[0] != b"Z"
 
 
 def wait_pid_gone(pid: int, timeout: float) -> None:

@@ -724,16 +724,17 @@ class TaskQueue:
         return sorted(live)
 
     def _wait_workers(self, done: Callable[[set[str]], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            live_ids = {info["worker"] for info in self.live_workers()}
-            if done(live_ids):
-                return
-            if time.monotonic() > deadline:
-                raise TmuxTimeoutError(
-                    f"worker loops did not {what} within {timeout:g}s (running: {', '.join(sorted(live_ids)) or 'none'})"
-                )
-            time.sleep(POLL)
+        from ..panes import wait_until
+
+        def live_ids() -> set[str]:
+            return {info["worker"] for info in self.live_workers()}
+
+        def expired() -> Exception:
+            running = ", ".join(sorted(live_ids())) or "none"
+            return TmuxTimeoutError(f"worker loops did not {what} within {timeout:g}s (running: {running})")
+
+        wait_until(lambda: True if done(live_ids()) else None, timeout,
+                   lambda remaining, attempt: time.sleep(min(POLL, remaining)), expired)
 
 
     list = list_tasks  # the spec's name; defined last so ``list[...]`` above means the builtin
