@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from conftest import wait_until
 
 from pytest_tmuxorch import Orchestrator
 from pytest_tmuxorch.errors import ServerNotFoundError, TmuxTimeoutError, UsageError
@@ -31,10 +32,7 @@ def registered_waiters(orch: Orchestrator, name: str) -> int:
 
 
 def wait_registered(orch: Orchestrator, name: str, count: int) -> None:
-    deadline = time.monotonic() + 10
-    while registered_waiters(orch, name) < count:
-        assert time.monotonic() < deadline, "waiters never registered"
-        time.sleep(0.005)
+    wait_until(lambda: registered_waiters(orch, name) >= count, timeout=10, what="waiters to register", interval=0.005)
 
 
 def test_signal_wakes_every_waiter(orch: Orchestrator) -> None:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import run_cli, wait_until
 
 from pytest_tmuxorch import Orchestrator, Settings
 
@@ -154,13 +154,11 @@ STAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (.*)$")
 
 
 def wait_lines(path: Path, wanted: str, timeout: float = 10) -> list[str]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def logged() -> list[str] | None:
         lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-        if any(line.endswith(" " + wanted) for line in lines):
-            return lines
-        time.sleep(0.01)
-    raise AssertionError(f"{wanted!r} never logged in {path}")
+        return lines if any(line.endswith(" " + wanted) for line in lines) else None
+
+    return wait_until(logged, timeout, what=f"{wanted!r} logged in {path}")
 
 
 def test_logs_on_off_idempotent_with_utc_timestamps(cli_env: dict[str, str], orch: Orchestrator, settings: Settings) -> None:

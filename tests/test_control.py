@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import re
@@ -12,9 +13,10 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
+import conftest
 import pytest
 
 from pytest_tmuxorch import Orchestrator, Settings, control
@@ -185,13 +187,7 @@ def test_routing_tables() -> None:
 # --- a real server ---------------------------------------------------------------------------
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``check`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not reached within {timeout}s")
-        time.sleep(0.002)
+wait_until = functools.partial(conftest.wait_until, timeout=10.0, interval=0.002)
 
 
 def transport_of(orchestrator: Orchestrator) -> ControlTransport:

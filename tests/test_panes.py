@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 
 from pytest_tmuxorch import Orchestrator, Settings
 from pytest_tmuxorch.errors import TmuxorchError, UsageError, WaitTimeoutError
@@ -33,20 +34,17 @@ TRICKY = [
 
 def wait_file(path: Path, timeout: float = 10) -> str:
     """Wait until ``path`` exists and ends with a newline; return its text."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text(encoding="utf-8").endswith("\n"):
-            return path.read_text(encoding="utf-8")
-        time.sleep(0.005)
-    raise AssertionError(f"{path} not written within {timeout}s")
+    def written() -> str | None:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        return text if text.endswith("\n") else None
+
+    return wait_until(written, timeout, what=f"{path} to be written", interval=0.005)
 
 
 def wait_command(orch: Orchestrator, worker: int, command: str, timeout: float = 10) -> None:
     """Wait until worker ``worker``'s foreground program is ``command``."""
-    deadline = time.monotonic() + timeout
-    while orch.status()[worker + 1].command != command:
-        assert time.monotonic() < deadline, f"{command} never ran: {orch.status()[worker + 1]}"
-        time.sleep(0.005)
+    wait_until(lambda: orch.status()[worker + 1].command == command, timeout,
+               what=f"{command} to run in worker {worker}", interval=0.005)
 
 
 @pytest.mark.parametrize("text", TRICKY)
