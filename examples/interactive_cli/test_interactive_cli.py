@@ -48,7 +48,7 @@ def test_add_complete_and_list(todo):
 @pytest.mark.tmuxorch(workers=1)
 def test_end_of_input_with_ctrl_d(todo):
     todo.send_keys("C-d")
-    todo.wait_for("bye (end of input)")
+    todo.wait_for(re.compile(r"^bye \(end of input\)\n\$ $", re.MULTILINE))  # the shell is back: type now
     assert todo.run("echo still here").output == "still here\n"
 
 
@@ -66,4 +66,5 @@ def test_python_repl(tmuxorch):
     repl.send("greet('tmux')")
     repl.wait_for("'hello tmux'")
     repl.send_keys("C-d")
+    repl.wait_for(re.compile(r"^\$ $", re.MULTILINE))  # keys typed before the shell is back would reach Python
     assert repl.run("echo back in the shell").exit_code == 0
