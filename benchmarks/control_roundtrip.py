@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pytest_tmuxorch import Orchestrator, Settings
 from pytest_tmuxorch.panes import Pane
-from pytest_tmuxorch.sockets import kill_server_at
+from pytest_tmuxorch.servers import kill_server_at
 
 _counter = itertools.count()
 

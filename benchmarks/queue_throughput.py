@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from pytest_tmuxorch import Orchestrator, Settings
-from pytest_tmuxorch.sockets import kill_server_at, new_socket_path
+from pytest_tmuxorch.servers import kill_server_at, new_socket_path
 
 
 def cpu_ticks(pid: int) -> int:

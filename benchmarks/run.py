@@ -30,8 +30,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from pytest_tmuxorch import Orchestrator, Settings  # noqa: E402
-from pytest_tmuxorch.sockets import kill_server_at, new_socket_path  # noqa: E402
-from pytest_tmuxorch.tmux import wait_pid_gone  # noqa: E402
+from pytest_tmuxorch._proc import wait_pid_gone  # noqa: E402
+from pytest_tmuxorch.servers import kill_server_at, new_socket_path  # noqa: E402
 
 SHELL = "sh"  # the same clean shell for every contender
 SHELL_COMMAND = Settings(shell=SHELL).shell_command

@@ -1,7 +1,7 @@
 """pytest-tmuxorch: drive many terminals at once, in tests, by hand, or in CI.
 
 The public surface is imported lazily, so ``tmuxorch`` and ``python -m pytest_tmuxorch`` start
-fast and never import pytest.
+fast and never import pytest; ``dir(pytest_tmuxorch)`` and ``__all__`` list it all the same.
 """
 
 from __future__ import annotations
@@ -9,32 +9,32 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = [
-    "Orchestrator",
-    "Pane",
-    "PaneStatus",
-    "RunResult",
-    "ServerNotFoundError",
-    "SessionNotFoundError",
-    "Settings",
-    "TmuxError",
-    "TmuxTimeoutError",
-    "TmuxorchError",
-    "UsageError",
-    "WaitTimeoutError",
-]
 
+# Public name -> the module that defines it.
 _WHERE = {
     "Orchestrator": "orchestrator", "Pane": "panes", "RunResult": "panes", "PaneStatus": "layout",
-    "Settings": "settings", "TmuxorchError": "errors", "UsageError": "errors", "TmuxError": "errors",
-    "ServerNotFoundError": "errors", "SessionNotFoundError": "errors", "TmuxTimeoutError": "errors",
-    "WaitTimeoutError": "errors",
+    "Settings": "settings", "Task": "tasks.store", "TaskQueue": "tasks.queue", "PaneQueue": "loops",
+    "Health": "tasks.recovery",
+    **dict.fromkeys((
+        "TmuxorchError", "UsageError", "TmuxError", "ServerNotFoundError", "SessionNotFoundError",
+        "ControlConnectionError", "TmuxTimeoutError", "WaitTimeoutError", "MalformedTaskError",
+        "TaskNotFoundError", "TaskStateError",
+    ), "errors"),
 }
+__all__ = [
+    "ControlConnectionError", "Health", "MalformedTaskError", "Orchestrator", "Pane", "PaneQueue", "PaneStatus",
+    "RunResult", "ServerNotFoundError", "SessionNotFoundError", "Settings", "Task", "TaskNotFoundError", "TaskQueue",
+    "TaskStateError", "TmuxError", "TmuxTimeoutError", "TmuxorchError", "UsageError", "WaitTimeoutError",
+]
 
 if TYPE_CHECKING:
     from .errors import (
+        ControlConnectionError,
+        MalformedTaskError,
         ServerNotFoundError,
         SessionNotFoundError,
+        TaskNotFoundError,
+        TaskStateError,
         TmuxError,
         TmuxorchError,
         TmuxTimeoutError,
@@ -42,9 +42,13 @@ if TYPE_CHECKING:
         WaitTimeoutError,
     )
     from .layout import PaneStatus
+    from .loops import PaneQueue
     from .orchestrator import Orchestrator
     from .panes import Pane, RunResult
     from .settings import Settings
+    from .tasks.queue import TaskQueue
+    from .tasks.recovery import Health
+    from .tasks.store import Task
 
 
 def __getattr__(name: str) -> Any:
@@ -53,3 +57,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})

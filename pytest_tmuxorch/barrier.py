@@ -1,7 +1,7 @@
 """Named barriers on tmux's ``wait-for`` channels, with a timeout tmux itself does not have.
 
 A ``wait-for`` client that is killed leaves a stale registration behind that swallows the next
-signal (SPEC 6.6).  So a timed-out wait does not simply kill its client: each waiter registers
+signal.  So a timed-out wait does not simply kill its client: each waiter registers
 itself in a server user option; on timeout, if no other registered waiter is alive, it wakes its
 own client with a signal (nobody else is waiting, so nothing is lost or remembered); otherwise it
 kills its client, and the last waiter to leave clears the stale ones the same way.  Waiters that
@@ -15,8 +15,10 @@ import os
 import re
 import subprocess
 
+from ._proc import pid_alive
 from .errors import ServerNotFoundError, TmuxError, TmuxTimeoutError, UsageError
-from .tmux import Tmux, classify_error, pid_alive
+from .tmux import Tmux
+from .transport import classify_error
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 _OPTION_PREFIX = "@tmuxorch-waiter-"

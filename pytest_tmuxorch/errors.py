@@ -1,7 +1,21 @@
-"""What can go wrong: one small exception tree under :class:`TmuxorchError`.
+"""What can go wrong: the whole exception tree, under :class:`TmuxorchError`.
 
 Each error carries a one-line message fit for a terminal; the console script turns
 :class:`UsageError` into exit status 2 and every other :class:`TmuxorchError` into 1.
+
+::
+
+    TmuxorchError
+    ├── UsageError (ValueError)          bad input; nothing was changed
+    │   └── TaskNotFoundError            no task with that ID
+    ├── TmuxError                        a tmux command failed
+    │   ├── ServerNotFoundError
+    │   ├── SessionNotFoundError
+    │   └── ControlConnectionError       the control client died before answering
+    ├── TmuxTimeoutError (TimeoutError)  something did not happen in time
+    │   └── WaitTimeoutError             a pane did not show what was awaited
+    ├── MalformedTaskError               a task file that cannot be read back
+    └── TaskStateError                   a task in the wrong state for the operation
 """
 
 from __future__ import annotations
@@ -27,6 +41,11 @@ class SessionNotFoundError(TmuxError):
     """The server runs, but the orchestrator's session is not on it."""
 
 
+class ControlConnectionError(TmuxError):
+    """The control connection closed before a command that changes things was answered: it may
+    or may not have run, so it is not retried."""
+
+
 class TmuxTimeoutError(TmuxorchError, TimeoutError):
     """Something did not happen within its deadline (a tmux call, a wait, a barrier)."""
 
@@ -39,3 +58,15 @@ class WaitTimeoutError(TmuxTimeoutError):
         if screen:
             message = f"{message}\n--- screen ---\n{screen.rstrip()}\n--------------"
         super().__init__(message)
+
+
+class MalformedTaskError(TmuxorchError):
+    """A task file that cannot be read back: never run, moved aside by the worker."""
+
+
+class TaskNotFoundError(UsageError):
+    """No task with this ID in any state."""
+
+
+class TaskStateError(TmuxorchError):
+    """The task exists but is in a state where the operation makes no sense."""

@@ -1,6 +1,6 @@
 """The fixtures of pytest-tmuxorch: thin wrappers over the plain functions and the factory below.
 
-Every server lives on a fresh socket from :func:`~pytest_tmuxorch.sockets.new_socket_path`
+Every server lives on a fresh socket from :func:`~pytest_tmuxorch.servers.new_socket_path`
 (unique per test and per xdist worker, short whatever ``--basetemp`` is), starts with the
 product's own tmux config (never ``~/.tmux.conf``), and is killed after its test, whatever
 happened; an orchestrator is registered on its test item *before* it starts, so a failed start
@@ -10,20 +10,62 @@ still gets its panes into the report and its server torn down.
 from __future__ import annotations
 
 import itertools
+import shlex
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._log import get_logger
 from .errors import UsageError
-from .plugin import LIVE, SESSION_LIVE, Live, checked_runtime_dir, finish, reap_once, resolve_settings, shut_down
+from .plugin import LIVE, SESSION_LIVE, reap_once, resolve_settings
+from .servers import keep_server, kept_path_for, kill_server_at, new_socket_path, runtime_dir
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .loops import PaneQueue
     from .orchestrator import Orchestrator
-    from .tasks import TaskQueue
     from .tmux import Tmux
+
+log = get_logger("pytest_tmuxorch.fixtures")
+
+
+@dataclass
+class Live:
+    """An orchestrator started by a fixture, as the report hooks and its teardown see it."""
+
+    orchestrator: Orchestrator
+    label: str
+    kept_path: str | None = None  # set when --tmuxorch-keep keeps this server after a failure
+
+    @property
+    def socket_path(self) -> str:
+        return self.orchestrator.settings.socket_path or ""
+
+    def mark_kept(self) -> str:
+        """Keep this server after the test (its socket renamed ``kept-*`` at teardown); return
+        what to tell the user."""
+        self.kept_path = kept = kept_path_for(self.socket_path)
+        attach = shlex.join(self.orchestrator.attach_argv(socket_path=kept))
+        lines = [
+            f"{self.label}: server kept on {kept}",
+            f"attach: {attach}",
+            f"kill:   tmux -S {shlex.quote(kept)} kill-server; rm -f {shlex.quote(kept)}",
+        ]
+        if kept == self.socket_path:
+            lines.append("socket name too long to rename: the next pytest run will reap this server")
+        return "\n".join(lines) + "\n"
+
+    def finish(self) -> None:
+        """Tear down after the test: kill the server, or keep it (``--tmuxorch-keep``)."""
+        self.orchestrator.close()
+        if self.kept_path:
+            keep_server(self.socket_path, self.kept_path)
+        elif self.socket_path:
+            pid = kill_server_at(self.socket_path, timeout=self.orchestrator.settings.timeout)
+            log.debug("killed tmux server %s on %s", pid, self.socket_path)
 
 
 # --- plain functions ---------------------------------------------------------------------------
@@ -31,10 +73,8 @@ if TYPE_CHECKING:
 
 def new_test_socket_path(config: pytest.Config) -> str:
     """A fresh socket path for one server; reaps dead runs' servers first (once per process)."""
-    from .sockets import new_socket_path
-
     reap_once(config)
-    return new_socket_path(checked_runtime_dir())
+    return new_socket_path(runtime_dir())
 
 
 def settings_for(node: pytest.Item | pytest.Session, directory: Path, marker: pytest.Mark | None) -> Settings:
@@ -58,7 +98,7 @@ def start_orchestrator(
 
     def teardown() -> None:
         try:
-            finish(live)
+            live.finish()
         finally:
             lives.remove(live)
 
@@ -125,8 +165,6 @@ def tmuxorch_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterato
     settings = _failing_usage(lambda: settings_for(node, tmp_path, node.get_closest_marker("tmuxorch")))
     yield settings
     if settings.socket_path and Path(settings.socket_path).exists():
-        from .sockets import kill_server_at
-
         kill_server_at(settings.socket_path)
 
 
@@ -167,13 +205,13 @@ def tmuxorch_server(request: pytest.FixtureRequest, tmuxorch_settings: Settings)
     from .orchestrator import Orchestrator
 
     settings = _failing_usage(lambda: tmuxorch_settings.replace(socket_path=new_test_socket_path(request.config)))
-    orchestrator = Orchestrator(settings)
-    yield orchestrator.tmux
-    shut_down(orchestrator)
+    live = Live(Orchestrator(settings), "tmuxorch_server")
+    yield live.orchestrator.tmux
+    live.finish()
 
 
 @pytest.fixture
-def tmuxorch_tasks(tmuxorch: Orchestrator) -> TaskQueue:
+def tmuxorch_tasks(tmuxorch: Orchestrator) -> PaneQueue:
     """The task queue of the tmuxorch orchestrator, rooted in the test's tmp_path/'tasks'.
 
     enqueue(["echo", "hi"], env={...}, cwd=...), start(), wait([ids], timeout=...), list("all"),

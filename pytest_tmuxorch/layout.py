@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from .errors import ServerNotFoundError, SessionNotFoundError, UsageError
-from .settings import Settings
-from .tmux import Command, Tmux
+from .settings import LAYOUTS, MAX_WORKERS, Settings
+from .tmux import Tmux
+from .transport import Command
 
 _FIELDS = (
     "window_name", "window_index", "pane_index", "pane_id", "pane_pid",
@@ -39,7 +40,7 @@ class PaneStatus(NamedTuple):
 
 
 def session_target(settings: Settings) -> str:
-    """An exact session target (SPEC 6.8: plain names match prefixes)."""
+    """An exact session target (a plain name would match any session it is a prefix of)."""
     return f"={settings.session}"
 
 
@@ -48,7 +49,8 @@ def window_target(settings: Settings, window: str) -> str:
 
 
 def server_options(settings: Settings) -> list[Command]:
-    """Options that must be in force before any window exists (SPEC 6.4)."""
+    """Options that must be in force before any window exists (history-limit only applies to
+    windows created after it is set)."""
     options: list[Command] = [
         ["set-option", "-g", "base-index", str(settings.base_index)],
         ["set-option", "-g", "pane-base-index", str(settings.pane_base_index)],
@@ -66,8 +68,8 @@ def server_options(settings: Settings) -> list[Command]:
 
 def create_commands(settings: Settings, workers: int) -> list[Command]:
     """One chain that starts the server if needed and builds master + ``workers`` panes."""
-    if not 1 <= workers <= 64:
-        raise UsageError(f"invalid number of workers {workers!r}: must be from 1 to 64")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise UsageError(f"invalid number of workers {workers!r}: must be a whole number from 1 to {MAX_WORKERS}")
     workers_window = window_target(settings, settings.workers_window)
     commands: list[Command] = [["start-server"], *server_options(settings)]
     commands += [
@@ -123,6 +125,6 @@ def _pane_rows(tmux: Tmux, settings: Settings) -> list[list[str]]:
 
 
 def select_layout(tmux: Tmux, settings: Settings, layout: str) -> None:
-    if layout not in ("tiled", "even-horizontal", "even-vertical"):
-        raise UsageError(f"invalid layout {layout!r}: choose one of tiled, even-horizontal, even-vertical")
+    if layout not in LAYOUTS:
+        raise UsageError(f"invalid layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
     tmux.run("select-layout", "-t", window_target(settings, settings.workers_window), layout)

@@ -1,6 +1,6 @@
 """Pane logging with ``pipe-pane`` into timestamped files, and whole-scrollback snapshots.
 
-``pipe-pane -o`` is a toggle (SPEC 6.5); we never use it: ``logs_on`` starts a pipe only where
+``pipe-pane -o`` is a toggle: we never use it: ``logs_on`` starts a pipe only where
 ``#{pane_pipe}`` says there is none, ``logs_off`` closes pipes only where there is one, so both
 are idempotent.
 """
@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from .layout import PaneStatus
-from .tmux import Command, Tmux
+from .tmux import Tmux
+from .transport import Command
 
 TSLOG_SCRIPT = Path(__file__).with_name("tslog.py")
 

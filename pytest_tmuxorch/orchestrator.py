@@ -14,15 +14,18 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from . import barrier, layout, logs
-from .debuglog import get_logger
+from ._log import get_logger
 from .errors import ServerNotFoundError, SessionNotFoundError, UsageError
 from .layout import PaneStatus
 from .panes import Pane, typing_commands, wait_panes_ready
 from .settings import Settings, from_env
-from .tmux import Command, Tmux, Transport
+from .tmux import Tmux
+from .transport import Command, Transport
 
 if TYPE_CHECKING:
-    from .tasks import TaskQueue
+    import libtmux
+
+    from .loops import PaneQueue
 
 log = get_logger("pytest_tmuxorch")
 
@@ -30,7 +33,7 @@ log = get_logger("pytest_tmuxorch")
 class Orchestrator:
     """An isolated tmux server, its ``master`` window and its ``workers`` panes.
 
-    ``Orchestrator()`` reads the environment (SPEC 2); keyword arguments override single settings,
+    ``Orchestrator()`` reads the environment (``WORKERS``, ``TMUX_SESSION``...); keyword arguments override single settings,
     ``Orchestrator(settings)`` takes a ready :class:`Settings`.  Nothing runs until :meth:`init`.
     """
 
@@ -43,10 +46,16 @@ class Orchestrator:
             settings = settings.replace(**overrides)
         self.settings = settings
         self.tmux = Tmux(settings, transport)
-        self._tasks: TaskQueue | None = None
+        self._tasks: PaneQueue | None = None
 
     def __repr__(self) -> str:
         return f"Orchestrator(session={self.settings.session!r}, socket={self.address!r})"
+
+    @property
+    def libtmux(self) -> libtmux.Server:
+        """A :class:`libtmux.Server` bound to this orchestrator's private server (same socket and
+        config): libtmux's whole object model, isolated like everything else here."""
+        return self.tmux.libtmux
 
     @property
     def address(self) -> str:
@@ -75,7 +84,7 @@ class Orchestrator:
         return True
 
     def wait_ready(self, timeout: float | None = None) -> None:
-        """Wait until every pane's shell is ready to read what is typed (SPEC 6.1)."""
+        """Wait until every pane's shell is ready to read what is typed (keys typed earlier are lost)."""
         wait_panes_ready(self.tmux, [status.pane_id for status in self.status()], timeout)
 
     def kill(self) -> bool:
@@ -190,9 +199,13 @@ class Orchestrator:
 
     # --- attach --------------------------------------------------------------------------------
 
-    def attach_argv(self) -> list[str]:
-        """The command that attaches a terminal to this session (for people and for logs)."""
-        return [*self.tmux.base_argv(), "attach-session", "-t", layout.session_target(self.settings)]
+    def attach_argv(self, socket_path: str | None = None) -> list[str]:
+        """The command that attaches a terminal to this session (for people and for logs);
+        ``socket_path``: where the server's socket was moved to (a kept server)."""
+        base = self.tmux.base_argv()
+        if socket_path:
+            base = [base[0], "-S", socket_path, *base[3:]]
+        return [*base, "attach-session", "-t", layout.session_target(self.settings)]
 
     def attach(self) -> None:
         """Attach this terminal (replaces the process), or switch the client when already inside
@@ -222,12 +235,12 @@ class Orchestrator:
     # --- task queue ----------------------------------------------------------------------------
 
     @property
-    def tasks(self) -> TaskQueue:
-        """The task queue of this session (SPEC 4)."""
+    def tasks(self) -> PaneQueue:
+        """The task queue of this session, whose worker loops run in the worker panes."""
         if self._tasks is None:
-            from .tasks import TaskQueue
+            from .loops import PaneQueue
 
-            self._tasks = TaskQueue(self)
+            self._tasks = PaneQueue(self.settings.tasks_root, self.tmux, lambda: self.workers)
         return self._tasks
 
     # --- errors --------------------------------------------------------------------------------

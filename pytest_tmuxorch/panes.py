@@ -1,9 +1,9 @@
 """One pane: type into it literally, send key names, capture it, wait for output, run commands.
 
-Panes are always addressed by their ``%id`` (SPEC 6.7).  Text is delivered through a paste
+Panes are always addressed by their ``%id`` (the user's base indexes break ``:0.0`` targets).  Text is delivered through a paste
 buffer, bracketed when the program asked for it, so it arrives byte for byte (tabs, quotes, ``$``,
 a leading ``-``, a trailing ``;``, the word ``C-c``, unicode) and never through
-``synchronize-panes`` (SPEC 6.3): typing into one pane cannot leak into its neighbours.
+``synchronize-panes``: typing into one pane cannot leak into its neighbours.
 """
 
 from __future__ import annotations
@@ -12,14 +12,16 @@ import itertools
 import os
 import re
 import shlex
-import time
-from collections.abc import Callable
-from typing import NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple
 
+from ._proc import wait_until
 from .errors import TmuxorchError, UsageError, WaitTimeoutError
-from .tmux import Command, Tmux
+from .tmux import Tmux
+from .transport import Command
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    import libtmux
+
 Pattern = str | re.Pattern[str]
 _buffer_numbers = itertools.count()
 
@@ -48,26 +50,6 @@ def key_commands(pane_id: str, keys: tuple[str, ...]) -> list[Command]:
         ["send-keys", "-t", pane_id, *keys],
         ["set-option", "-p", "-u", "-t", pane_id, "synchronize-panes"],
     ]
-
-
-def wait_until(
-    check: Callable[[], T | None],
-    timeout: float,
-    sleep: Callable[[float, int], None],
-    on_timeout: Callable[[], Exception],
-) -> T:
-    """Call ``check`` until it returns something other than None; ``sleep(remaining, attempt)``
-    between tries; raise ``on_timeout()`` once ``timeout`` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    for attempt in itertools.count():
-        found = check()
-        if found is not None:
-            return found
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise on_timeout()
-        sleep(remaining, attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class RunResult(NamedTuple):
@@ -100,6 +82,13 @@ class Pane:
 
     def __hash__(self) -> int:
         return hash(self.id)
+
+    @property
+    def libtmux(self) -> libtmux.Pane:
+        """This pane as a :class:`libtmux.Pane`, on the same private server."""
+        import libtmux
+
+        return libtmux.Pane.from_pane_id(self.tmux.libtmux, self.id)
 
     def send(self, text: str, enter: bool = True) -> None:
         """Type ``text`` literally, then Enter (unless ``enter=False``)."""
@@ -141,7 +130,7 @@ class Pane:
                 self.capture(),
             )
 
-        return wait_until(check, timeout, self._sleep, expired)
+        return wait_until(check, timeout, expired, self._sleep)
 
     def _sleep(self, remaining: float, attempt: int) -> None:
         self.tmux.transport.wait_activity(self.id, remaining, attempt)
@@ -165,7 +154,7 @@ class Pane:
 
     def wait_ready(self, timeout: float | None = None) -> None:
         """Wait until the pane's program has drawn something (its prompt): keys typed earlier
-        could be lost (SPEC 6.1)."""
+        could be lost."""
         wait_panes_ready(self.tmux, [self.id], timeout)
 
 
@@ -198,4 +187,4 @@ def wait_panes_ready(tmux: Tmux, pane_ids: list[str], timeout: float | None = No
     def expired() -> Exception:
         return WaitTimeoutError(f"panes {', '.join(sorted(waiting))} not ready within {timeout:g}s")
 
-    wait_until(check, timeout, lambda r, a: tmux.transport.wait_activity("*", r, a), expired)
+    wait_until(check, timeout, expired, lambda r, a: tmux.transport.wait_activity("*", r, a))

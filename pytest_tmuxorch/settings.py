@@ -1,7 +1,10 @@
-"""Configuration: one frozen :class:`Settings`, read from the environment and overridden by flags.
+"""Configuration: one frozen :class:`Settings`, the table of its fields, and one resolver.
 
-Every value is validated here, once; a bad value raises :class:`UsageError` naming where it came
-from (the variable or the flag) and the value, before anything touches tmux.
+Every field is described once in :data:`FIELDS` (type, environment variable, console flag, help).
+:func:`resolve` builds Settings from values gathered anywhere (the environment, flags, pytest's
+ini keys and command line, a marker), each tagged with where it came from, and validates them
+once: a bad value raises :class:`UsageError` naming its source and the value, before anything
+touches tmux.  The limits and names other modules check against live here too.
 """
 
 from __future__ import annotations
@@ -9,22 +12,24 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 LAYOUTS = ("tiled", "even-horizontal", "even-vertical")
 REMAIN_ON_EXIT = ("on", "off", "failed")
 TRANSPORTS = ("subprocess", "control")
-DEFAULT_TRANSPORT = "control"  # a persistent connection: 10x faster round trips for long-lived use
 MAX_WORKERS = 64
-MAX_SOCKET_PATH = 107  # bytes of sun_path, less its terminating NUL (SPEC 6.10)
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+MAX_SOCKET_PATH = 107  # bytes of a unix socket's sun_path, less its terminating NUL
+NAME_RULE = "use letters, digits, '_' and '-' (no '.', ':', '/' or spaces: tmux would rewrite or split them)"
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
+_SOCKET_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 
 # Shell presets: a name maps to the command each pane runs.  "clean" shells read no rc file and
-# get a fixed prompt, so screens look the same on every machine (SPEC 6.11).
+# get a fixed prompt, so screens look the same on every machine.
 _CLEAN_ENV = "env -u ENV -u BASH_ENV -u PROMPT_COMMAND -u PS0 HISTFILE=/dev/null PS1='$ ' PS2='> '"
 SHELL_PRESETS = {
     "clean": "",  # bash when installed, else sh: resolved when used (see Settings.shell_command)
@@ -39,6 +44,39 @@ def clean_shell() -> str:
     import shutil
 
     return "bash" if shutil.which("bash") else "sh"
+
+
+class Field(NamedTuple):
+    """One setting: its name, type, environment variable and console flag (if any), and help."""
+
+    name: str
+    kind: type
+    env: str
+    flag: str
+    help: str
+
+
+FIELDS = (
+    Field("socket", str, "TMUX_SOCKET", "--socket", "server socket name (tmux -L)"),
+    Field("socket_path", str, "TMUXORCH_SOCKET_PATH", "--socket-path", "socket path instead (tmux -S)"),
+    Field("session", str, "TMUX_SESSION", "--session", "session name"),
+    Field("master_window", str, "MASTER_WINDOW", "", "name of the master window"),
+    Field("workers_window", str, "WORKERS_WINDOW", "", "name of the workers window"),
+    Field("workers", int, "WORKERS", "--workers", f"worker panes (1-{MAX_WORKERS})"),
+    Field("base_index", int, "TMUX_BASE_INDEX", "", "window base index"),
+    Field("pane_base_index", int, "TMUX_PANE_BASE_INDEX", "", "pane base index"),
+    Field("history_limit", int, "TMUX_HISTORY_LIMIT", "", "scrollback lines of each pane"),
+    Field("remain_on_exit", str, "TMUX_REMAIN_ON_EXIT", "", "keep dead panes: on, off or failed"),
+    Field("allow_rename", str, "TMUX_ALLOW_RENAME", "", "let programs rename windows: on or off"),
+    Field("layout", str, "WORKER_LAYOUT", "--layout", "workers layout: " + ", ".join(LAYOUTS)),
+    Field("shell", str, "TMUXORCH_SHELL", "--shell", "what panes run: clean, bash, sh, user, or a command"),
+    Field("timeout", float, "TMUXORCH_TIMEOUT", "--tmux-timeout", "seconds for each tmux call and default wait"),
+    Field("tasks_dir", str, "TMUXORCH_TASKS_DIR", "--tasks-dir", "task queue root"),
+    Field("logs_dir", str, "TMUXORCH_LOGS_DIR", "--logs-dir", "snapshots and pane logs"),
+    Field("transport", str, "TMUXORCH_TRANSPORT", "--transport", "how commands reach tmux: " + ", ".join(TRANSPORTS)),
+)
+FIELD_BY_NAME = {field.name: field for field in FIELDS}
+OPTIONAL = frozenset({"socket_path", "tasks_dir", "logs_dir"})  # None means "not set"
 
 
 class _Fields(NamedTuple):
@@ -58,7 +96,7 @@ class _Fields(NamedTuple):
     timeout: float = 10.0
     tasks_dir: str | None = None
     logs_dir: str | None = None
-    transport: str = DEFAULT_TRANSPORT
+    transport: str = "control"  # a persistent connection: 10x faster round trips for long-lived use
 
 
 class Settings(_Fields):
@@ -72,29 +110,13 @@ class Settings(_Fields):
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Settings:
         self = super().__new__(cls, *args, **kwargs)
-        self._validate()
-        return self
-
-    def _validate(self) -> None:
-        _check_name("socket", self.socket)
-        if self.socket_path is not None:
-            _check_socket_path(self.socket_path)
-        for name in ("session", "master_window", "workers_window"):
-            _check_name(name, getattr(self, name))
+        for name, value in zip(self._fields, self, strict=True):
+            why = problem(name, value)
+            if why:
+                raise UsageError(f"invalid {name} {value!r}: {why}")
         if self.master_window == self.workers_window:
             raise UsageError(f"invalid window names: master and workers are both {self.master_window!r}")
-        _check_range("workers", self.workers, 1, MAX_WORKERS)
-        _check_range("base_index", self.base_index, 0, 1000)
-        _check_range("pane_base_index", self.pane_base_index, 0, 1000)
-        _check_range("history_limit", self.history_limit, 0, 10_000_000)
-        _check_choice("remain_on_exit", self.remain_on_exit, REMAIN_ON_EXIT)
-        _check_choice("allow_rename", self.allow_rename, ("on", "off"))
-        _check_choice("layout", self.layout, LAYOUTS)
-        _check_choice("transport", self.transport, TRANSPORTS)
-        if not self.shell.strip() and self.shell != "":
-            raise UsageError("invalid shell: empty")
-        if not self.timeout > 0:
-            raise UsageError(f"invalid timeout {self.timeout!r}: must be a positive number of seconds")
+        return self
 
     @property
     def shell_command(self) -> str:
@@ -104,12 +126,16 @@ class Settings(_Fields):
 
     @property
     def tasks_root(self) -> Path:
-        """Directory of the task queue (SPEC 4): ``var/tmux/<session>/tasks`` unless configured."""
+        """Directory of the task queue: ``var/tmux/<session>/tasks`` unless configured."""
+        from pathlib import Path
+
         return Path(self.tasks_dir) if self.tasks_dir else Path("var/tmux", self.session, "tasks")
 
     @property
     def logs_root(self) -> Path:
         """Directory for snapshots and pane logs: ``logs/tmux/<session>`` unless configured."""
+        from pathlib import Path
+
         return Path(self.logs_dir) if self.logs_dir else Path("logs/tmux", self.session)
 
     def replace(self, **changes: Any) -> Settings:
@@ -120,91 +146,124 @@ class Settings(_Fields):
         return Settings(**{**self._asdict(), **changes})
 
 
-# Environment variable -> (field, parser).  SPEC 2 names, plus TMUXORCH_* for what goes beyond it.
-ENV_VARS: dict[str, tuple[str, type]] = {
-    "TMUX_SOCKET": ("socket", str),
-    "TMUXORCH_SOCKET_PATH": ("socket_path", str),
-    "TMUX_SESSION": ("session", str),
-    "MASTER_WINDOW": ("master_window", str),
-    "WORKERS_WINDOW": ("workers_window", str),
-    "WORKERS": ("workers", int),
-    "TMUX_BASE_INDEX": ("base_index", int),
-    "TMUX_PANE_BASE_INDEX": ("pane_base_index", int),
-    "TMUX_HISTORY_LIMIT": ("history_limit", int),
-    "TMUX_REMAIN_ON_EXIT": ("remain_on_exit", str),
-    "TMUX_ALLOW_RENAME": ("allow_rename", str),
-    "WORKER_LAYOUT": ("layout", str),
-    "TMUXORCH_SHELL": ("shell", str),
-    "TMUXORCH_TIMEOUT": ("timeout", float),
-    "TMUXORCH_TASKS_DIR": ("tasks_dir", str),
-    "TMUXORCH_LOGS_DIR": ("logs_dir", str),
-    "TMUXORCH_TRANSPORT": ("transport", str),
+# --- validation: one rule per field ------------------------------------------------------------
+
+
+def problem(name: str, value: Any) -> str:
+    """Why ``value`` is not a valid ``name`` setting ("" when it is)."""
+    if value is None and name in OPTIONAL:
+        return ""
+    kind = FIELD_BY_NAME[name].kind
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return "expected a number of seconds"
+    elif isinstance(value, bool) or not isinstance(value, kind):
+        return "expected a whole number" if kind is int else "expected a string"
+    rule = _RULES.get(name)
+    return rule(value) if rule else ""
+
+
+def _name(value: str) -> str:
+    return "" if _NAME_RE.match(value) else NAME_RULE
+
+
+def _range(low: int, high: int) -> Any:
+    return lambda value: "" if low <= value <= high else f"must be a whole number from {low} to {high}"
+
+
+def _choice(choices: tuple[str, ...]) -> Any:
+    return lambda value: "" if value in choices else f"choose one of {', '.join(choices)}"
+
+
+def _socket_path(value: str) -> str:
+    size = len(os.fsencode(value))
+    return "" if 0 < size <= MAX_SOCKET_PATH else f"must be 1 to {MAX_SOCKET_PATH} bytes (the unix socket limit)"
+
+
+_RULES: dict[str, Any] = {
+    "socket": lambda value: "" if _SOCKET_RE.match(value) else "use letters, digits, '_', '.', '-' (no '/' or spaces)",
+    "socket_path": _socket_path,
+    "session": _name,
+    "master_window": _name,
+    "workers_window": _name,
+    "workers": _range(1, MAX_WORKERS),
+    "base_index": _range(0, 1000),
+    "pane_base_index": _range(0, 1000),
+    "history_limit": _range(0, 10_000_000),
+    "remain_on_exit": _choice(REMAIN_ON_EXIT),
+    "allow_rename": _choice(("on", "off")),
+    "layout": _choice(LAYOUTS),
+    "shell": lambda value: "" if value.strip() else "empty",
+    "timeout": lambda value: "" if value > 0 else "must be a positive number of seconds",
+    "tasks_dir": lambda value: "" if value and "\0" not in value else "empty or contains a NUL byte",
+    "logs_dir": lambda value: "" if value and "\0" not in value else "empty or contains a NUL byte",
+    "transport": _choice(TRANSPORTS),
 }
-FIELD_TO_ENV = {field_name: var for var, (field_name, _) in ENV_VARS.items()}
 
 
-def parse_value(source: str, value: str, kind: type) -> Any:
-    """Turn a string from ``source`` (a variable or flag name) into ``kind``, or raise UsageError."""
-    if kind is str:
-        return value
-    try:
-        return kind(value.strip())
-    except ValueError:
-        raise UsageError(f"invalid {source}={value!r}: expected {_KIND_WORDS[kind]}") from None
+# --- the resolver ------------------------------------------------------------------------------
 
 
-_KIND_WORDS = {int: "a whole number", float: "a number"}
+class Given(NamedTuple):
+    """A value for one field and where it came from.
 
-
-def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Settings from ``environ`` (default ``os.environ``), then ``overrides`` (None values ignored).
-
-    Errors name the variable or field that held the bad value.
+    ``source`` names the value in messages: an environment variable or a flag names it by itself
+    (``invalid WORKERS 'abc'``); any other source is told after the field
+    (``invalid workers 'abc' from marker tmuxorch``), so it is written as ``from ...``.
+    ``text``: the value is text to parse as the field's type (from the environment, a flag, an
+    ini file); otherwise it must already have the right type (a Python value, as in a marker).
     """
-    environ = os.environ if environ is None else environ
-    values: dict[str, tuple[str, Any]] = {}
-    for var, (name, kind) in ENV_VARS.items():
-        raw = environ.get(var)
-        if raw is not None and raw != "":
-            values[name] = (var, parse_value(var, raw, kind))
-    for name, value in overrides.items():
-        if value is not None:
-            values[name] = (f"--{name.replace('_', '-')}", value)
+
+    value: Any
+    source: str
+    text: bool = True
+
+
+def resolve(given: Mapping[str, Given], base: Settings | None = None) -> Settings:
+    """Settings from ``base`` (default: the defaults) with ``given`` applied.
+
+    Text values are parsed as the field's type; others must already have it.  The first bad
+    value raises :class:`UsageError` naming its source.
+    """
+    values = (base or Settings())._asdict()
+    for name, (value, source, text) in given.items():
+        if name not in FIELD_BY_NAME:
+            raise UsageError(f"unknown setting {name!r}{_suffix(source)}: use {', '.join(FIELD_BY_NAME)}")
+        if isinstance(value, os.PathLike) and FIELD_BY_NAME[name].kind is str:
+            value = os.fspath(value)
+        parsed, why = _parse(name, value) if text else (value, "")
+        why = why or problem(name, parsed)
+        if why:
+            raise UsageError(f"invalid {_label(name, source)} {value!r}{_suffix(source)}: {why}")
+        values[name] = parsed
+    return Settings(**values)
+
+
+def _parse(name: str, value: Any) -> tuple[Any, str]:
+    kind = FIELD_BY_NAME[name].kind
+    if not isinstance(value, str) or kind is str:
+        return value, ""
     try:
-        return Settings(**{name: value for name, (_, value) in values.items()})
-    except UsageError as err:
-        raise _name_source(err, values) from None
+        return kind(value.strip()), ""
+    except ValueError:
+        return value, "expected a whole number" if kind is int else "expected a number of seconds"
 
 
-def _name_source(err: UsageError, values: dict[str, tuple[str, Any]]) -> UsageError:
-    """Rewrite 'invalid <field> ...' as 'invalid <VARIABLE or --flag> ...' when we know it."""
-    text = str(err)
-    for name, (source, _) in values.items():
-        prefix = f"invalid {name} "
-        if text.startswith(prefix):
-            return UsageError(f"invalid {source} " + text[len(prefix):])
-    return err
+def _label(name: str, source: str) -> str:
+    return name if source.startswith("from ") else source
 
 
-def _check_name(what: str, value: str) -> None:
-    if not isinstance(value, str) or not _NAME_RE.match(value) or len(value) > 64:
-        raise UsageError(
-            f"invalid {what} {value!r}: use letters, digits, '_', '.', '-' (no '/', ':' or spaces)"
-        )
+def _suffix(source: str) -> str:
+    return f" {source}" if source.startswith("from ") else ""
 
 
-def _check_socket_path(path: str) -> None:
-    if not path or len(os.fsencode(path)) > MAX_SOCKET_PATH:
-        raise UsageError(
-            f"invalid socket_path {path!r}: must be 1 to {MAX_SOCKET_PATH} bytes (unix socket limit)"
-        )
-
-
-def _check_range(what: str, value: int, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise UsageError(f"invalid {what} {value!r}: must be a whole number from {low} to {high}")
-
-
-def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise UsageError(f"invalid {what} {value!r}: choose one of {', '.join(choices)}")
+def from_env(environ: Mapping[str, str] | None = None, **flags: Any) -> Settings:
+    """Settings from ``environ`` (default ``os.environ``), then ``flags`` (None values ignored):
+    what the console script and ``Orchestrator()`` use.  Errors name the variable or the flag."""
+    environ = os.environ if environ is None else environ
+    given = {field.name: Given(environ[field.env], field.env) for field in FIELDS if environ.get(field.env)}
+    for name, value in flags.items():
+        if value is not None:
+            flag = FIELD_BY_NAME[name].flag if name in FIELD_BY_NAME else ""
+            given[name] = Given(value, flag or f"--{name.replace('_', '-')}")
+    return resolve(given)

@@ -20,7 +20,7 @@ from typing import TypeVar
 import pytest
 
 from pytest_tmuxorch import Orchestrator, Settings
-from pytest_tmuxorch.sockets import kill_server_at, new_socket_path
+from pytest_tmuxorch.servers import kill_server_at, new_socket_path
 
 REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")

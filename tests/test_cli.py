@@ -81,15 +81,15 @@ def test_session_lifecycle(cli_env: dict[str, str], settings: Settings) -> None:
 @pytest.mark.parametrize(
     ("env_change", "args", "status", "text"),
     [
-        ({"WORKERS": "abc"}, ["init"], 2, "invalid WORKERS='abc'"),
-        ({"WORKERS": "0"}, ["init"], 2, "invalid WORKERS 0"),
+        ({"WORKERS": "abc"}, ["init"], 2, "invalid WORKERS 'abc'"),
+        ({"WORKERS": "0"}, ["init"], 2, "invalid WORKERS '0'"),
         ({"WORKER_LAYOUT": "spiral"}, ["init"], 2, "invalid WORKER_LAYOUT 'spiral'"),
         ({"TMUX_SOCKET": "a/b", "TMUXORCH_SOCKET_PATH": ""}, ["init"], 2, "invalid TMUX_SOCKET 'a/b'"),
         ({}, ["--socket", "x/y", "init"], 2, "invalid --socket 'x/y'"),
         ({}, ["--layout", "grid", "init"], 2, "invalid --layout 'grid'"),
         ({}, ["init", "0"], 2, "invalid N '0'"),
         ({}, ["init", "many"], 2, "invalid N 'many'"),
-        ({}, ["--tmux-timeout", "soon", "status"], 2, "invalid --tmux-timeout='soon'"),
+        ({}, ["--tmux-timeout", "soon", "status"], 2, "invalid --tmux-timeout 'soon'"),
         ({}, ["no-such-command"], 2, "invalid choice: 'no-such-command'"),
         ({}, ["status"], 1, "no tmux server on socket"),
         ({}, ["run-all", "echo hi"], 1, "no tmux server on socket"),

@@ -19,12 +19,13 @@ from pathlib import Path
 import conftest
 import pytest
 
-from pytest_tmuxorch import Orchestrator, Settings, control
-from pytest_tmuxorch.control import (
+from pytest_tmuxorch import Orchestrator, Settings
+from pytest_tmuxorch._proc import pid_alive
+from pytest_tmuxorch.control import client
+from pytest_tmuxorch.control.client import ControlTransport
+from pytest_tmuxorch.control.protocol import (
     Block,
-    ControlConnectionError,
     ControlParser,
-    ControlTransport,
     Exit,
     Notification,
     Output,
@@ -34,9 +35,16 @@ from pytest_tmuxorch.control import (
     read_only,
     unescape_output,
 )
-from pytest_tmuxorch.errors import ServerNotFoundError, SessionNotFoundError, TmuxError, TmuxTimeoutError
-from pytest_tmuxorch.sockets import kill_server_at, new_socket_path
-from pytest_tmuxorch.tmux import SubprocessTransport, Tmux, pid_alive
+from pytest_tmuxorch.errors import (
+    ControlConnectionError,
+    ServerNotFoundError,
+    SessionNotFoundError,
+    TmuxError,
+    TmuxTimeoutError,
+)
+from pytest_tmuxorch.servers import kill_server_at, new_socket_path
+from pytest_tmuxorch.tmux import Tmux
+from pytest_tmuxorch.transport import SubprocessTransport
 
 # --- the parser, on text ---------------------------------------------------------------------
 
@@ -478,7 +486,7 @@ def test_an_unclosed_transport_ends_with_its_program(settings: Settings) -> None
 def test_wait_activity_wakes_on_output_and_misses_none(corch: Orchestrator, monkeypatch: pytest.MonkeyPatch) -> None:
     transport = transport_of(corch)
     pane = corch.worker(0)
-    monkeypatch.setattr(control, "WAIT_CAP", 30.0)
+    monkeypatch.setattr(client, "WAIT_CAP", 30.0)
     # Output after the wait began wakes it.
     pane.capture()
     timer = threading.Timer(0.05, lambda: corch.tmux.run("send-keys", "-t", pane.id, "echo woke", "Enter"))

@@ -12,8 +12,10 @@ import pytest
 from conftest import REPO, run_cli, wait_until
 
 from pytest_tmuxorch import Orchestrator, Settings
-from pytest_tmuxorch.sockets import kill_server_at, new_socket_path
-from pytest_tmuxorch.tmux import SubprocessTransport, Tmux, pid_alive
+from pytest_tmuxorch._proc import pid_alive
+from pytest_tmuxorch.servers import kill_server_at, new_socket_path
+from pytest_tmuxorch.tmux import Tmux
+from pytest_tmuxorch.transport import SubprocessTransport
 
 
 def test_users_tmux_conf_changes_nothing(cli_env: dict[str, str], settings: Settings) -> None:
@@ -69,7 +71,7 @@ def test_kill_leaves_the_server_when_other_sessions_remain(settings: Settings) -
 
 def test_console_script_does_not_import_pytest_or_libtmux(cli_env: dict[str, str]) -> None:
     code = (
-        "import sys, pytest_tmuxorch.cli as c\n"
+        "import sys, pytest_tmuxorch.cli.entry as c\n"
         "c.build_parser()\n"
         "bad = [m for m in ('pytest', 'libtmux', '_pytest', 'filelock', 'json') if m in sys.modules]\n"
         "print(bad)"
@@ -165,3 +167,16 @@ def test_a_server_that_outlives_kill_server_is_killed_by_its_pid(settings: Setti
         assert tmux.kill_server(timeout=0.5) == pid
         assert not pid_alive(pid)
         assert not Path(settings.socket_path or "").exists()
+
+
+def test_libtmux_object_model_on_the_private_server(orch: Orchestrator) -> None:
+    server = orch.libtmux
+    assert [session.session_name for session in server.sessions] == [orch.settings.session]
+    pane = orch.worker(1)
+    assert pane.libtmux.pane_id == pane.id
+    pane.libtmux.send_keys("echo via-libtmux-$((40 + 2))")
+    pane.wait_for("via-libtmux-42")
+    window = server.sessions[0].new_window(window_name="extra", attach=False)
+    assert "extra" in {status.window for status in orch.status()}
+    window.kill()
+    assert "extra" not in {status.window for status in orch.status()}

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from pytest_tmuxorch import Orchestrator, Settings
-from pytest_tmuxorch.plugin import Live, kept_path_for, mark_kept
-from pytest_tmuxorch.sockets import kill_server_at
-from pytest_tmuxorch.tmux import CONFIG_FILE, pid_alive, wait_pid_gone
+from pytest_tmuxorch._proc import pid_alive, wait_pid_gone
+from pytest_tmuxorch.fixtures import Live
+from pytest_tmuxorch.servers import kept_path_for, kill_server_at
+from pytest_tmuxorch.tmux import CONFIG_FILE
 
 LIBTMUX_NAMES = {
     "server", "session", "session_params", "config_file", "home_path", "user_path", "zshrc",
@@ -237,11 +238,11 @@ def test_settings_precedence_marker_cli_ini_default(
     ("ini", "args", "message"),
     [
         ("", ["--tmuxorch-workers=abc"], "invalid workers 'abc' from --tmuxorch-workers: expected a whole number"),
-        ("", ["--tmuxorch-workers=0"], "invalid workers 0 from --tmuxorch-workers: must be a whole number from 1 to 64"),
+        ("", ["--tmuxorch-workers=0"], "invalid workers '0' from --tmuxorch-workers: must be a whole number from 1 to 64"),
         ("", ["--tmuxorch-timeout=soon"], "invalid timeout 'soon' from --tmuxorch-timeout: expected a number of seconds"),
         ("", ["--tmuxorch-transport=pigeon"], "invalid transport 'pigeon' from --tmuxorch-transport: choose one of*"),
         ("tmuxorch_layout = diagonal", [], "invalid layout 'diagonal' from ini key tmuxorch_layout: choose one of*"),
-        ("tmuxorch_timeout = -1", [], "invalid timeout -1.0 from ini key tmuxorch_timeout: must be a positive*"),
+        ("tmuxorch_timeout = -1", [], "invalid timeout '-1' from ini key tmuxorch_timeout: must be a positive*"),
         ("tmuxorch_keep = perhaps", [], "invalid keep from ini key tmuxorch_keep: expected true or false"),
     ],
 )
@@ -459,7 +460,7 @@ def test_report_header_names_the_settings(pytester: pytest.Pytester) -> None:
 def test_start_and_finish_register_and_log(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
     from pytest_tmuxorch.fixtures import start_orchestrator
 
-    caplog.set_level(logging.DEBUG, logger="pytest_tmuxorch.plugin")
+    caplog.set_level(logging.DEBUG, logger="pytest_tmuxorch.fixtures")
     lives: list[Live] = []
     finalizers: list[Callable[[], None]] = []
     orch = start_orchestrator(settings.replace(workers=1), "unit", lives, finalizers.append)
@@ -473,11 +474,11 @@ def test_start_and_finish_register_and_log(settings: Settings, caplog: pytest.Lo
 def test_a_kept_server_is_renamed_and_logged(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
     from pytest_tmuxorch.fixtures import start_orchestrator
 
-    caplog.set_level(logging.DEBUG, logger="pytest_tmuxorch.plugin")
+    caplog.set_level(logging.DEBUG, logger="pytest_tmuxorch.servers")
     lives: list[Live] = []
     finalizers: list[Callable[[], None]] = []
     orch = start_orchestrator(settings.replace(workers=1), "unit", lives, finalizers.append)
-    message = mark_kept(lives[0])
+    message = lives[0].mark_kept()
     kept = kept_path_for(settings.socket_path or "")
     try:
         assert message.splitlines()[0] == f"unit: server kept on {kept}"

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_tmuxorch._proc import pid_alive
+from pytest_tmuxorch.servers import kill_server_at
 from pytest_tmuxorch.settings import MAX_SOCKET_PATH
-from pytest_tmuxorch.sockets import kill_server_at
-from pytest_tmuxorch.tmux import pid_alive
 
 # A test that starts an orchestrator, says where its server is, then waits to be released (or killed).
 HOLD = """

@@ -15,9 +15,9 @@ import pytest
 from conftest import run_cli, wait_until
 
 from pytest_tmuxorch import Orchestrator, Settings
+from pytest_tmuxorch._proc import pid_alive
+from pytest_tmuxorch.cli.tasks import TASK_COMMANDS
 from pytest_tmuxorch.tasks import TaskQueue
-from pytest_tmuxorch.tasks.commands import TASK_COMMANDS
-from pytest_tmuxorch.tmux import pid_alive
 
 
 def one_line_error(done: subprocess.CompletedProcess[str], status: int, text: str) -> None:

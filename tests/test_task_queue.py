@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_tmuxorch.errors import TmuxTimeoutError, UsageError
-from pytest_tmuxorch.tasks import Task, TaskNotFoundError, TaskQueue, TaskStateError, new_id, serialize
+from pytest_tmuxorch.errors import TaskNotFoundError, TaskStateError, TmuxTimeoutError, UsageError
+from pytest_tmuxorch.tasks import Task, TaskQueue, new_id, serialize
 
 
 @pytest.fixture
@@ -225,8 +225,3 @@ def test_wait_has_a_deadline_and_knows_unknown_ids(queue: TaskQueue) -> None:
     finish(queue, task, "done")
     assert [t.id for t in queue.wait([task.id], timeout=1)] == [task.id]
     assert [t.state for t in queue.wait(timeout=1)] == ["done"]
-
-
-def test_a_queue_without_orchestrator_cannot_start_workers(queue: TaskQueue) -> None:
-    with pytest.raises(UsageError, match="need tmux panes"):
-        queue.start()

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import wait_until
 
+from pytest_tmuxorch._proc import pid_alive
 from pytest_tmuxorch.tasks import TaskQueue
-from pytest_tmuxorch.tmux import pid_alive
 
 
 class Loops:

@@ -32,12 +32,14 @@ number raises :class:`MalformedTaskError` naming the line; a task is never half-
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import TmuxorchError, UsageError
+from ..errors import MalformedTaskError, UsageError
 
 HEADER = "# tmuxorch task"
 MAX_ID = 128
@@ -49,8 +51,20 @@ _UNESCAPE_RE = re.compile(r"\\(?:(n)|(r)|(t)|(\\)|x([0-9a-f]{2})|u([0-9a-f]{4})|
 _SIMPLE = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-class MalformedTaskError(TmuxorchError):
-    """A task file that cannot be read back: never run, moved aside by the worker."""
+_last_ns = 0  # the last ID's time: IDs of one process strictly increase
+
+
+def new_id() -> str:
+    """A fresh ID, unique across processes and sortable by creation time (fixed width).
+
+    ``YYYYMMDD-HHMMSS.nnnnnnnnn-PPPPPPP``: UTC time to the nanosecond (strictly increasing within
+    a process), then the process ID.
+    """
+    global _last_ns
+    now = max(time.time_ns(), _last_ns + 1)
+    _last_ns = now
+    seconds, nanos = divmod(now, 1_000_000_000)
+    return f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime(seconds))}.{nanos:09d}-{os.getpid():07d}"
 
 
 def _needs_escape(ch: str) -> bool:
@@ -315,3 +329,9 @@ def check_command(command: object) -> Command:
             raise UsageError("invalid command: contains a NUL byte")
         return list(command)
     raise UsageError(f"invalid command {command!r}: expected a non-empty list of strings (argv) or a str (shell line)")
+
+
+def state_word(state: str | None) -> str:
+    """How a state reads in a message: ``queued``, ``running``, ``done``..."""
+    return {"queue": "queued", "running": "running", "done": "done", "failed": "failed",
+            "quarantine": "quarantined (malformed)"}.get(state or "", "unknown")

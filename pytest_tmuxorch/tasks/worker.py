@@ -30,9 +30,10 @@ import sys
 import time
 from typing import TextIO
 
-from ..errors import UsageError
-from .queue import TaskQueue, read_fd, rewrite, try_lock
-from .store import MalformedTaskError, Task, check_id, escape, parse, serialize
+from ..errors import MalformedTaskError, UsageError
+from .files import read_fd, rewrite, try_lock
+from .queue import TaskQueue
+from .store import Task, check_id, escape, parse, serialize
 
 CANCEL_CHECK = 0.1  # seconds between looks for a cancel request while a task runs
 # Signals a task starts with at their default action, whatever the loop (Python ignores SIGPIPE
@@ -330,5 +331,3 @@ def main(root: str, worker_id: str, idle_poll: float = 0.02, grace: float = 2.0)
         reconfigure(errors="backslashreplace")
     return Worker(root, worker_id, idle_poll=idle_poll, grace=grace).run()
 
-
-__all__ = ["Worker", "main", "read_fd", "try_lock"]

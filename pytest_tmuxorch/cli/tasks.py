@@ -1,7 +1,7 @@
-"""Console-script commands of the task queue: ``tasks-*`` and ``worker``.
+"""The task queue commands of the console script: ``tasks-*`` and ``worker``.
 
 Each handler parses nothing itself: it takes the parsed arguments and the orchestrator, calls
-:class:`~pytest_tmuxorch.tasks.TaskQueue` and prints.  Exit statuses: 0 success; 1 an operational
+:class:`~pytest_tmuxorch.loops.PaneQueue` and prints.  Exit statuses: 0 success; 1 an operational
 failure (a task in the wrong state, a timeout, a failed task for ``tasks-wait``, something stale
 for ``tasks-health``); 2 bad usage (bad argument, unknown task ID, unknown state).
 """
@@ -13,16 +13,16 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from ..cli import _print_json, positive_float, print_table
 from ..errors import TmuxorchError, UsageError
+from .args import CommandSpec, Handler, json_flag, no_args, positive_float
+from .output import print_json, print_table
 
 LIST_HELP = "queue, running, done, failed or all [all]"
 
 if TYPE_CHECKING:
-    from ..cli import CommandSpec, Handler
+    from ..loops import PaneQueue
     from ..orchestrator import Orchestrator
-    from .queue import TaskQueue
-    from .store import Task
+    from ..tasks.store import Task
 
 
 def _guarded(handler: Handler) -> Handler:
@@ -39,12 +39,12 @@ def _guarded(handler: Handler) -> Handler:
     return run
 
 
-def _queue(orch: Orchestrator) -> TaskQueue:
+def _queue(orch: Orchestrator) -> PaneQueue:
     return orch.tasks
 
 
 def _short(text: str, width: int = 60) -> str:
-    from .store import escape
+    from ..tasks.store import escape
 
     text = escape(text)
     return text if len(text) <= width else text[: width - 3] + "..."
@@ -66,7 +66,7 @@ def cmd_init(args: argparse.Namespace, orch: Orchestrator) -> int:
 def cmd_paths(args: argparse.Namespace, orch: Orchestrator) -> int:
     paths = _queue(orch).paths()
     if args.json:
-        _print_json({name: str(path) for name, path in paths.items()})
+        print_json({name: str(path) for name, path in paths.items()})
     else:
         for name, path in paths.items():
             print(f"{name:<11} {path}")
@@ -74,7 +74,7 @@ def cmd_paths(args: argparse.Namespace, orch: Orchestrator) -> int:
 
 
 def cmd_enqueue(args: argparse.Namespace, orch: Orchestrator) -> int:
-    from .store import parse_env_assignment
+    from ..tasks.store import parse_env_assignment
 
     env = dict(parse_env_assignment(item) for item in args.env)
     words = list(args.command)
@@ -125,7 +125,7 @@ def _row(task: Task) -> list[str]:
 def cmd_list(args: argparse.Namespace, orch: Orchestrator) -> int:
     tasks = _queue(orch).list(args.state)
     if args.json:
-        _print_json([task.as_dict() for task in tasks])
+        print_json([task.as_dict() for task in tasks])
         return 0
     if not tasks:
         print(f"no tasks ({args.state})")
@@ -155,7 +155,7 @@ def cmd_retry(args: argparse.Namespace, orch: Orchestrator) -> int:
 def cmd_health(args: argparse.Namespace, orch: Orchestrator) -> int:
     health = _queue(orch).health(requeue=args.requeue)
     if args.json:
-        _print_json(health.as_dict())
+        print_json(health.as_dict())
         return 0 if health.ok else 1
     print("  ".join(f"{state} {count}" for state, count in health.counts.items()))
     workers = ", ".join(f"{w['worker']} (pid {w['pid']})" for w in health.workers) or "none"
@@ -176,7 +176,7 @@ def cmd_clean(args: argparse.Namespace, orch: Orchestrator) -> int:
     going = _queue(orch).clean(keep=args.keep, hours=args.hours, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     if args.json:
-        _print_json({"dry_run": args.dry_run, "removed": [task.id for task in going]})
+        print_json({"dry_run": args.dry_run, "removed": [task.id for task in going]})
         return 0
     for task in going:
         print(f"{verb} {task.state}/{task.id}")
@@ -201,7 +201,7 @@ def cmd_wait(args: argparse.Namespace, orch: Orchestrator) -> int:
             sys.stderr.write("\n")
     failed = [task for task in tasks if not task.ok]
     if args.json:
-        _print_json([task.as_dict() for task in tasks])
+        print_json([task.as_dict() for task in tasks])
     else:
         for task in failed:
             print(f"failed: {task.id} {task.outcome}: {_short(task.command_text)}")
@@ -210,7 +210,7 @@ def cmd_wait(args: argparse.Namespace, orch: Orchestrator) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, orch: Orchestrator) -> int:
-    from .worker import main
+    from ..tasks.worker import main
 
     return main(args.tasks_dir, args.worker_id, idle_poll=args.idle_poll, grace=args.grace)
 
@@ -242,11 +242,11 @@ def _wait_timeout(parser: argparse.ArgumentParser, what: str) -> None:
 
 def _list_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("state", nargs="?", default="all", type=_state, metavar="STATE", help=LIST_HELP)
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    json_flag(parser)
 
 
 def _state(text: str) -> str:
-    from .queue import LIST_STATES
+    from ..tasks.queue import LIST_STATES
 
     if text not in LIST_STATES:
         raise argparse.ArgumentTypeError(f"unknown state {text!r}: choose one of {', '.join(LIST_STATES)}")
@@ -291,7 +291,7 @@ def _cancel_args(parser: argparse.ArgumentParser) -> None:
 
 def _health_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--requeue", action="store_true", help="put stale running tasks back in queue/")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    json_flag(parser)
 
 
 def _clean_args(parser: argparse.ArgumentParser) -> None:
@@ -299,7 +299,7 @@ def _clean_args(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--hours", type=_non_negative, metavar="N", help="remove tasks that ended more than N hours ago")
     which.add_argument("--keep", type=_lines, metavar="N", help="keep the newest N finished tasks, remove the rest")
     parser.add_argument("--dry-run", action="store_true", help="only show what would be removed")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    json_flag(parser)
 
 
 def _wait_args(parser: argparse.ArgumentParser) -> None:
@@ -319,16 +319,10 @@ def _worker_args(parser: argparse.ArgumentParser) -> None:
                         help="seconds between SIGTERM and SIGKILL when stopping or cancelling a task [2]")
 
 
-def _json_only(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON")
-
-
-def _no_args(parser: argparse.ArgumentParser) -> None:
-    pass
 
 
 _COMMANDS: list[CommandSpec] = [
-    ("tasks-init", "create the task queue directories (idempotent)", _no_args, cmd_init),
+    ("tasks-init", "create the task queue directories (idempotent)", no_args, cmd_init),
     ("tasks-enqueue", "add a task: -- CMD... (several words: exact argv; one word: shell line)", _enqueue_args, cmd_enqueue),
     ("tasks-start", "start a worker loop in every worker pane that has none",
      lambda p: _wait_timeout(p, "waiting for the loops"), cmd_start),
@@ -338,7 +332,7 @@ _COMMANDS: list[CommandSpec] = [
     ("tasks-tail", "show the end of a task's stdout (or --err)", _tail_args, cmd_tail),
     ("tasks-cancel", "cancel a queued or running task (its whole process group); it ends in failed/", _cancel_args, cmd_cancel),
     ("tasks-retry", "put a failed task back in queue/", _id_arg, cmd_retry),
-    ("tasks-paths", "print the task queue's directories", _json_only, cmd_paths),
+    ("tasks-paths", "print the task queue's directories", json_flag, cmd_paths),
     ("tasks-health", "counts, live worker loops, stale running tasks (exit 1 if any is left)", _health_args, cmd_health),
     ("tasks-clean", "remove finished tasks and their logs: --hours N or --keep N", _clean_args, cmd_clean),
     ("tasks-wait", "wait until the given tasks (or the whole queue) finish; exit 1 if any failed", _wait_args, cmd_wait),

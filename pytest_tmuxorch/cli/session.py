@@ -1,0 +1,151 @@
+"""The session commands of the console script: plain functions over the :class:`Orchestrator`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from .args import CommandSpec, command_text, json_flag, no_args, positive_float, worker_index
+from .output import print_json, print_table
+
+if TYPE_CHECKING:
+    from ..orchestrator import Orchestrator
+
+
+def cmd_init(args: argparse.Namespace, orch: Orchestrator) -> int:
+    workers = args.count if args.count is not None else orch.settings.workers
+    if orch.init(workers):
+        print(f"created session {orch.settings.session!r} with master + {workers} workers on socket {orch.address!r}")
+    else:
+        print(f"session {orch.settings.session!r} already exists on socket {orch.address!r}; left as it is")
+    return 0
+
+
+def cmd_attach(args: argparse.Namespace, orch: Orchestrator) -> int:
+    orch.attach()
+    return 0
+
+
+def cmd_run_all(args: argparse.Namespace, orch: Orchestrator) -> int:
+    orch.run_all(command_text(args.command))
+    return 0
+
+
+def cmd_run_one(args: argparse.Namespace, orch: Orchestrator) -> int:
+    orch.run_one(worker_index(args.index), command_text(args.command))
+    return 0
+
+
+def cmd_run_master(args: argparse.Namespace, orch: Orchestrator) -> int:
+    orch.run_master(command_text(args.command))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, orch: Orchestrator) -> int:
+    statuses = orch.status()
+    if args.json:
+        print_json([status.as_dict() for status in statuses])
+        return 0
+    rows = [["WINDOW", "PANE", "WORKER", "ID", "PID", "COMMAND", "STATE", "SIZE"]]
+    for s in statuses:
+        state = f"dead ({s.exit_status})" if s.dead else "alive"
+        worker = "-" if s.worker is None else str(s.worker)
+        rows.append([f"{s.window_index}:{s.window}", str(s.pane_index), worker, s.pane_id, str(s.pid),
+                     s.command, state, f"{s.width}x{s.height}"])
+    print_table(rows)
+    return 0
+
+
+def cmd_kill(args: argparse.Namespace, orch: Orchestrator) -> int:
+    if orch.kill():
+        print(f"killed session {orch.settings.session!r} on socket {orch.address!r}")
+    else:
+        print(f"no session {orch.settings.session!r} on socket {orch.address!r}; nothing to kill", file=sys.stderr)
+    return 0
+
+
+def cmd_capture(args: argparse.Namespace, orch: Orchestrator) -> int:
+    for path in orch.capture(args.directory):
+        print(path)
+    return 0
+
+
+def cmd_logs_on(args: argparse.Namespace, orch: Orchestrator) -> int:
+    for path in orch.logs_on():
+        print(path)
+    return 0
+
+
+def cmd_logs_off(args: argparse.Namespace, orch: Orchestrator) -> int:
+    closed = orch.logs_off()
+    print(f"pane logging off ({closed} pipe{'s' if closed != 1 else ''} closed)")
+    return 0
+
+
+def cmd_layout(args: argparse.Namespace, orch: Orchestrator) -> int:
+    orch.set_layout(args.name)
+    return 0
+
+
+def cmd_barrier_wait(args: argparse.Namespace, orch: Orchestrator) -> int:
+    orch.barrier_wait(args.name, timeout=args.timeout_wait)
+    return 0
+
+
+def cmd_barrier_signal(args: argparse.Namespace, orch: Orchestrator) -> int:
+    orch.barrier_signal(args.name)
+    return 0
+
+
+
+def _command_words(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD",
+                        help="the command line, typed literally (quote it, or put it after --)")
+
+
+def _run_one_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("index", metavar="IDX", help="worker index, 0-based")
+    _command_words(parser)
+
+
+def _barrier_args(parser: argparse.ArgumentParser, wait: bool) -> None:
+    parser.add_argument("name", metavar="NAME", help="barrier (tmux wait-for channel) name")
+    if wait:
+        parser.add_argument("--timeout", dest="timeout_wait", type=positive_float, default=None, metavar="S",
+                            help="give up after S seconds (exit 1); default: --tmux-timeout")
+
+
+def _workers_arg(text: str) -> int:
+    from ..settings import MAX_WORKERS
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"invalid N {text!r}: expected a whole number from 1 to {MAX_WORKERS}")
+    return value
+
+
+SESSION_COMMANDS: list[CommandSpec] = [
+    ("init", "create master + N worker panes (idempotent)",
+     lambda p: p.add_argument("count", nargs="?", type=_workers_arg, metavar="N", help="worker panes [$WORKERS, 4]"),
+     cmd_init),
+    ("attach", "attach this terminal to the session", no_args, cmd_attach),
+    ("run-all", "type CMD into every worker pane (not the master)", _command_words, cmd_run_all),
+    ("run-one", "type CMD into worker IDX (0-based)", _run_one_args, cmd_run_one),
+    ("run-master", "type CMD into the master window", _command_words, cmd_run_master),
+    ("status", "list panes: window, index, id, pid, command, state, size",
+     json_flag, cmd_status),
+    ("kill", "kill the session (and its server when nothing else is on it)", no_args, cmd_kill),
+    ("capture", "write each pane's whole scrollback to DIR/<window>-<n>.txt",
+     lambda p: p.add_argument("directory", nargs="?", metavar="DIR", help="[logs/tmux/<session>/snapshots]"),
+     cmd_capture),
+    ("logs-on", "log every pane, UTC-timestamped, to logs/tmux/<session>/pipes (idempotent)", no_args, cmd_logs_on),
+    ("logs-off", "stop pane logging (idempotent)", no_args, cmd_logs_off),
+    ("layout", "arrange the workers: tiled, even-horizontal, even-vertical",
+     lambda p: p.add_argument("name", metavar="NAME"), cmd_layout),
+    ("barrier-wait", "wait until barrier NAME is signalled", lambda p: _barrier_args(p, True), cmd_barrier_wait),
+    ("barrier-signal", "signal barrier NAME (wakes its waiters)", lambda p: _barrier_args(p, False), cmd_barrier_signal),
+]

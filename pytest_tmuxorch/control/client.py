@@ -1,0 +1,272 @@
+"""A persistent control-mode client (``tmux -C``) as a :class:`~pytest_tmuxorch.transport.Transport`.
+
+One ``tmux -N ... -C attach-session -t =<session>`` process per transport, started lazily on the
+first command that may use it once the server and the session exist.  Commands are written to its
+stdin as lines of tmux's command language; one reader thread parses its stdout
+(:mod:`.protocol`) and hands each reply to the caller waiting for it, in the order the commands
+were written (tmux answers a control client's commands in order).  ``%output`` notifications wake
+:meth:`ControlTransport.wait_activity` at once instead of polling.
+
+Facts about tmux 3.3a this relies on:
+
+* An empty line, or end of file on stdin, makes the client exit (``%exit``).  ``-N`` stops the
+  client from starting a server when none runs.
+* A control client that never set a size (no ``refresh-client -C``) does not change any window's
+  size, whatever ``window-size`` is; it does count in ``session_attached``.
+* Killing the attached session or the server answers the pending commands, then ``%exit``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .._log import get_logger
+from ..errors import ControlConnectionError, TmuxTimeoutError
+from ..transport import Command, SubprocessTransport, classify_error, show
+from .connection import Connection, Lost, NotSent
+from .protocol import ENDS_SESSION, Block, Event, Notification, Output, control_safe, read_only
+
+log = get_logger("pytest_tmuxorch.control")
+
+
+# How long wait_activity blocks at most without an event: changes that come with no %output
+# (a pane's process dying, output of a pane outside the session) are still seen this often.
+WAIT_CAP = 0.05
+# After a failed attempt to connect, calls use one process each for this long before retrying
+# (a chain that creates a session retries at once).
+RETRY_DELAY = 1.0
+# Notifications after which any pane's text may have changed without %output.
+_LAYOUT_EVENTS = frozenset({
+    "layout-change", "window-close", "unlinked-window-close", "pane-mode-changed", "window-pane-changed",
+})
+_CREATES = frozenset({"new-session", "new", "start-server", "start"})
+
+
+class ControlTransport:
+    """Commands over one persistent ``tmux -C`` client; one process per call when it cannot be used.
+
+    * Lazy: the client starts on the first command that may use it, once the socket exists; it
+      attaches to ``=session`` with ``-N`` (it never starts a server nor creates a session).
+    * Routing: only commands listed as safe (:func:`control_safe`) use the connection; a chain with
+      any other command, or any call while no connection can be made, runs through
+      :class:`~pytest_tmuxorch.tmux.SubprocessTransport`.
+    * Thread safe: writes are serialised under a lock; one reader thread hands replies to the
+      callers in the order their commands were written; each caller waits with its own deadline.
+    * Failure: when the client exits (session or server killed, process killed), pending calls
+      that only read are retried by the fallback, the others raise :class:`ControlConnectionError`;
+      later calls reconnect (or fall back while that fails, retrying after :data:`RETRY_DELAY`).
+    * :meth:`close` ends the client and waits for it; an un-closed client ends at interpreter exit
+      (finaliser), and in any case when the Python process dies (EOF on its stdin) or the server
+      exits.  The transport stays usable after close() and reconnects on demand.
+    """
+
+    def __init__(
+        self,
+        base_argv: Sequence[str],
+        session: str,
+        socket_file: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._base_argv = list(base_argv)
+        self._session = session
+        self._socket_file = socket_file
+        environ = dict(os.environ if env is None else env)
+        environ.pop("TMUX", None)  # we address the server by socket; never look "nested"
+        self._env = environ
+        self._fallback = SubprocessTransport(base_argv, env)
+        self._connection: Connection | None = None  # the one new calls use
+        self._live: set[Connection] = set()  # started and not ended: the current one, retired ones
+        self._connect_lock = threading.Lock()
+        weakref.finalize(self, _close_all, self._live)
+        self._retry_at = 0.0
+        self._local = threading.local()
+        # Activity bookkeeping (under _cond): a stream position counts the events the reader saw;
+        # each pane remembers the position of its last %output.
+        self._cond = threading.Condition()
+        self._position = 0
+        self._pane_position: dict[str, int] = {}
+        self._output_position = 0
+        self._layout_position = 0
+
+    def __repr__(self) -> str:
+        connection = self._connection
+        state = f"pid {connection.pid}" if connection and connection.alive else "not connected"
+        return f"ControlTransport(session={self._session!r}, {state})"
+
+    @property
+    def connected_pid(self) -> int | None:
+        """The control client's process id while it is connected (for tests and diagnostics)."""
+        connection = self._connection
+        return connection.pid if connection is not None and connection.alive else None
+
+    # --- Transport ------------------------------------------------------------------------------
+
+    def execute(self, commands: Sequence[Command], timeout: float) -> list[list[str]]:
+        if not commands:
+            return []
+        deadline = time.monotonic() + timeout
+        start = self._position
+        # Over the connection; a dead connection is replaced once (reads only, if it died after
+        # the write), then one process per call.
+        for _ in range(2 if control_safe(commands) else 0):
+            connection = self._usable_connection(deadline)
+            if connection is None:
+                break
+            try:
+                return self._call(connection, commands, timeout, deadline)
+            except NotSent as lost:
+                log.debug("%s was not sent: %s", show(commands), lost)
+            except Lost as lost:
+                if not read_only(commands):
+                    raise ControlConnectionError(
+                        f"{lost} before tmux answered; it may or may not have run: {show(commands)}"
+                    ) from None
+                log.debug("retrying %s: %s", show(commands), lost)  # on a new connection, else below
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TmuxTimeoutError(f"tmux did not answer within {timeout:g}s: {show(commands)}")
+        outputs = self._fallback.execute(commands, remaining)
+        self._local.baseline = start
+        if any(command[0] in _CREATES for command in commands):
+            self._retry_at = 0.0  # the session may exist now
+        return outputs
+
+    def wait_activity(self, pane_id: str, timeout: float, attempt: int) -> None:
+        """Return when ``pane_id`` wrote output since this thread's last :meth:`execute` (or last
+        wait) was answered, else after ``timeout`` or :data:`WAIT_CAP` seconds.
+
+        ``pane_id`` may be ``"*"``: output of any pane.  Layout changes and closed windows wake
+        every waiter.  Nothing is missed: tmux writes a pane's ``%output`` into the stream in
+        the order it reads the pane, so output that a capture answered before it did not contain
+        comes after that capture's reply, and its position is above this thread's baseline.
+        """
+        connection = self._connection
+        if connection is None or not connection.alive:
+            self._fallback.wait_activity(pane_id, timeout, attempt)
+            return
+        baseline = getattr(self._local, "baseline", 0)
+        deadline = time.monotonic() + max(0.0, min(timeout, WAIT_CAP))
+        with self._cond:
+            while self._activity(pane_id) <= baseline and connection.alive:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            self._local.baseline = self._position
+
+    def close(self) -> None:
+        """End every control client this transport started and wait for them."""
+        with self._connect_lock:
+            self._connection = None
+            self._retry_at = 0.0
+        _close_all(self._live)
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _activity(self, pane_id: str) -> int:
+        if pane_id == "*":
+            return max(self._output_position, self._layout_position)
+        return max(self._pane_position.get(pane_id, 0), self._layout_position)
+
+    def _call(self, connection: Connection, commands: Sequence[Command], timeout: float, deadline: float) -> list[list[str]]:
+        request = connection.send(commands)
+        if not request.done.wait(max(0.0, deadline - time.monotonic())):
+            request.abandoned = True
+            raise TmuxTimeoutError(f"tmux did not answer within {timeout:g}s: {show(commands)}")
+        if request.lost is not None:
+            raise Lost(request.lost)
+        self._local.baseline = request.position
+        if any(command[0] in ENDS_SESSION for command in commands):
+            self._retire(connection)
+        last = request.blocks[-1]
+        if last.error:
+            failed = commands[len(request.blocks) - 1] if len(request.blocks) <= len(commands) else commands[-1]
+            message = last.lines[-1] if last.lines else "command failed"
+            message = message.removeprefix("parse error: ")  # as one-process-per-call words it
+            raise classify_error(f"{message} (in: {show([failed])})")
+        return [list(block.lines) for block in request.blocks]
+
+    def _usable_connection(self, deadline: float) -> Connection | None:
+        connection = self._connection
+        if connection is not None and connection.alive and not connection.retired:
+            return connection
+        with self._connect_lock:
+            connection = self._connection
+            if connection is not None and connection.alive and not connection.retired:
+                return connection
+            if connection is not None:
+                self._connection = None
+                connection.close()
+            if time.monotonic() < self._retry_at:
+                return None
+            if self._socket_file is not None and not self._socket_file.exists():
+                return None
+            return self._connect(deadline)
+
+    def _connect(self, deadline: float) -> Connection | None:
+        argv = [self._base_argv[0], "-N", *self._base_argv[1:], "-C", "attach-session", "-t", f"={self._session}"]
+        started = time.monotonic()
+        try:
+            connection = Connection(argv, self._env, self)
+            self._live.add(connection)
+        except OSError as err:
+            log.debug("cannot start a control client: %s", err)
+            self._retry_at = started + RETRY_DELAY
+            return None
+        connection.ready.wait(max(0.0, min(deadline - started, 5.0)))
+        if not connection.alive or not connection.ready.is_set() or connection.failure:
+            log.debug("control client did not attach: %s", connection.failure or "no answer in time")
+            connection.close()
+            self._retry_at = time.monotonic() + RETRY_DELAY
+            return None
+        log.debug("%s (pid %d) attached to =%s in %.1f ms", connection.name, connection.pid,
+                  self._session, (time.monotonic() - started) * 1e3)
+        self._connection = connection
+        return connection
+
+    def _retire(self, connection: Connection) -> None:
+        """After a command that may have ended our session: new calls use a new client; this one
+        is hung up once its pending calls are answered."""
+        with self._connect_lock:
+            if self._connection is connection:
+                self._connection = None
+        with connection.write_lock:
+            connection.retired = True
+            idle = not connection.pending
+        if idle:
+            connection.hang_up()
+
+    # Called by the reader thread.
+
+    def dispatch(self, connection: Connection, event: Event) -> None:
+        if isinstance(event, Block):
+            connection.on_block(event, self._position)
+            return
+        with self._cond:
+            self._position += 1
+            if isinstance(event, Output):
+                self._pane_position[event.pane_id] = self._position
+                self._output_position = self._position
+            elif isinstance(event, Notification) and event.name in _LAYOUT_EVENTS:
+                self._layout_position = self._position
+            else:
+                return
+            self._cond.notify_all()
+
+    def connection_ended(self, connection: Connection) -> None:
+        self._live.discard(connection)
+        with self._cond:
+            self._position += 1
+            self._layout_position = self._position
+            self._cond.notify_all()
+
+
+def _close_all(live: set[Connection]) -> None:
+    for connection in list(live):
+        connection.close()
+        live.discard(connection)

@@ -1,0 +1,86 @@
+"""Worker loops in panes: the task queue of a session, which can start and stop its loops.
+
+:class:`PaneQueue` is a :class:`~pytest_tmuxorch.tasks.queue.TaskQueue` bound to the worker panes
+of an orchestrator: ``start`` types ``tmuxorch worker <root> w<N>`` into every worker pane that
+has no live loop, ``stop`` interrupts them.  The queue itself knows nothing of panes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import sys
+import time
+from collections.abc import Callable
+
+from ._proc import wait_until
+from .errors import TmuxTimeoutError
+from .panes import Pane, key_commands, typing_commands
+from .tasks.queue import TaskQueue
+from .tmux import Tmux
+from .transport import Command
+
+
+class PaneQueue(TaskQueue):
+    """The task queue of a session: files under ``root``, loops in the panes ``workers()`` lists."""
+
+    def __init__(self, root: str | os.PathLike[str], tmux: Tmux, workers: Callable[[], list[Pane]]) -> None:
+        super().__init__(root, tmux.timeout)
+        self.tmux = tmux
+        self._workers = workers
+
+    def worker_command(self, worker_id: str) -> str:
+        """What is typed into a worker pane: this Python, never a PATH lookup."""
+        return shlex.join([sys.executable, "-m", "pytest_tmuxorch", "worker", str(self.root), worker_id])
+
+    def start(self, timeout: float | None = None) -> list[str]:
+        """Start a worker loop in every worker pane that has none; wait until they run.
+
+        Returns the IDs of the loops started (empty when all were running already).
+        """
+        self.init()
+        with contextlib.suppress(FileNotFoundError):  # left by a stop that did not finish
+            os.unlink(self.stopping_flag)
+        timeout = self.timeout if timeout is None else timeout
+        live = self._live_ids()
+        missing = [(f"w{index}", pane) for index, pane in enumerate(self._workers()) if f"w{index}" not in live]
+        commands: list[Command] = []
+        for worker_id, pane in missing:
+            commands += typing_commands(pane.id, self.worker_command(worker_id))
+        self.tmux.chain(commands)
+        wanted = {worker_id for worker_id, _ in missing}
+        self._wait_loops(lambda live_ids: wanted <= live_ids, timeout, "start")
+        return [worker_id for worker_id, _ in missing]
+
+    def stop(self, timeout: float | None = None) -> list[str]:
+        """Stop every worker loop (C-c in their panes); a task they were running goes back to
+        ``queue/``.  Waits until the loops have exited; returns their IDs."""
+        timeout = self.timeout if timeout is None else timeout
+        live = self._live_ids()
+        commands: list[Command] = []
+        for index, pane in enumerate(self._workers()):
+            if f"w{index}" in live:
+                commands += key_commands(pane.id, ("C-c",))
+        # First stop all claims: the loops do not get their C-c at the same instant, and a task
+        # one loop puts back must not be claimed (its attempt counted again) by another.
+        self.init()
+        with open(self.stopping_flag, "w"):
+            pass
+        try:
+            self.tmux.chain(commands)
+            self._wait_loops(lambda live_ids: not (live & live_ids), timeout, "stop")
+        finally:
+            os.unlink(self.stopping_flag)
+        return sorted(live)
+
+    def _live_ids(self) -> set[str]:
+        return {info["worker"] for info in self.live_workers()}
+
+    def _wait_loops(self, done: Callable[[set[str]], bool], timeout: float, what: str) -> None:
+        def expired() -> Exception:
+            running = ", ".join(sorted(self._live_ids())) or "none"
+            return TmuxTimeoutError(f"worker loops did not {what} within {timeout:g}s (running: {running})")
+
+        wait_until(lambda: True if done(self._live_ids()) else None, timeout, expired,
+                   lambda remaining, attempt: time.sleep(min(0.02, remaining)))

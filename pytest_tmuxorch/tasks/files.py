@@ -1,0 +1,70 @@
+"""Atomic files and locks: the primitives the queue and the worker build on.
+
+A file is published complete or not at all (written elsewhere, then renamed into place); a task
+file's ``flock`` is held by the worker running it, so a lock anyone can take means its worker is
+dead (the kernel drops flock locks with their process: pid reuse cannot fake one).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+
+
+def write_new(path: str, text: str, lock: bool = False) -> int | None:
+    """Create ``path`` (must not exist) with ``text``; with ``lock``, keep it open, flocked, and
+    return the descriptor."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        if lock:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, text.encode())
+    except BaseException:
+        os.close(fd)
+        raise
+    if lock:
+        return fd
+    os.close(fd)
+    return None
+
+
+def try_lock(path: str, write: bool = False) -> int | None:
+    """Open ``path`` (read-write with ``write``) and take its flock without waiting: the
+    descriptor, or None if someone holds it or it does not exist."""
+    try:
+        fd = os.open(path, os.O_RDWR if write else os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def rewrite(fd: int, text: str) -> None:
+    """Replace the content of the open file ``fd`` in place (readers may see it cut: they retry)."""
+    data = text.encode("utf-8", errors="surrogateescape")
+    os.pwrite(fd, data, 0)
+    os.ftruncate(fd, len(data))
+
+
+def same_file(fd: int, path: str) -> bool:
+    """True while ``path`` still names the file open as ``fd``."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_ino, st.st_dev) == (own.st_ino, own.st_dev)
+
+
+def read_fd(fd: int) -> str:
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", errors="surrogateescape")

@@ -1,0 +1,211 @@
+"""Recovering from trouble: cancelling tasks, and finding (and requeueing) the tasks of dead workers.
+
+A running task's worker holds the lock of its file in ``running/``: a lock anyone can take means
+the worker is dead.  Cancelling a running task asks its worker (a request file in ``cancel/``),
+which signals the task's process group while it still holds the task, so the group cannot have
+been reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._log import get_logger
+from .._proc import wait_until
+from ..errors import MalformedTaskError, TaskStateError, TmuxTimeoutError
+from .files import read_fd, same_file, try_lock
+from .store import Task, parse, state_word
+
+if TYPE_CHECKING:
+    from .queue import TaskQueue
+
+log = get_logger("pytest_tmuxorch.tasks")
+
+
+def _poll(remaining: float, attempt: int) -> None:
+    """Between looks at the queue's directories: every 20 ms."""
+    time.sleep(min(0.02, remaining))
+
+
+@dataclass
+class Health:
+    """What ``tasks-health`` reports."""
+
+    counts: dict[str, int]
+    workers: list[dict[str, Any]]
+    stale: list[Task] = field(default_factory=list)
+    requeued: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
+    malformed: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """False when a stale task is still in running/ (for CI exit statuses)."""
+        return not [task for task in self.stale if task.id not in self.requeued]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "counts": self.counts, "workers": self.workers, "ok": self.ok,
+            "stale": [task.as_dict() for task in self.stale], "requeued": self.requeued,
+            "quarantined": self.quarantined, "malformed": self.malformed,
+        }
+
+
+def cancel(queue: TaskQueue, task_id: str, grace: float = 2.0, timeout: float | None = None) -> Task:
+    """Cancel a queued or running task; it ends in ``failed/`` marked cancelled.
+
+    A running task's worker terminates its whole process group (SIGTERM, then SIGKILL after
+    ``grace`` seconds).  Finished tasks raise :class:`TaskStateError`, unknown ones
+    :class:`TaskNotFoundError`.
+    """
+    queue.init()
+    timeout = queue.timeout if timeout is None else timeout
+    started = time.monotonic()
+
+    def cancelled() -> Task | None:
+        state = queue.find(task_id)
+        if state in ("done", "failed", "quarantine"):
+            raise TaskStateError(f"task {task_id!r} is already {state_word(state)}; nothing to cancel")
+        if state == "queue" and _cancel_queued(queue, task_id):
+            return queue.get(task_id)
+        if state == "running":
+            return _cancel_running(queue, task_id, timeout + grace - (time.monotonic() - started))
+        return None  # a worker is claiming it right now: look again
+
+    return wait_until(cancelled, timeout + grace,
+                      lambda: TmuxTimeoutError(f"could not cancel task {task_id!r} within {timeout:g}s"))
+
+
+def _cancel_queued(queue: TaskQueue, task_id: str) -> bool:
+    """Take a task out of queue/ before any worker does; False if a worker got it first."""
+    fd = try_lock(queue.path("queue", task_id))
+    if fd is None:
+        return False
+    try:
+        holding = queue.path("tmp", f"{task_id}.{os.getpid()}.cancelling")
+        try:
+            os.rename(queue.path("queue", task_id), holding)
+        except FileNotFoundError:
+            return False
+        try:
+            task = parse(read_fd(fd), holding)
+        except MalformedTaskError:
+            task = Task(id=task_id, command="", error="malformed task file, cancelled")
+        task.cancelled, task.ended = True, time.time()
+        queue.write_state(task, "failed", "cancelled")
+        os.unlink(holding)
+        log.debug("cancelled queued task %s", task_id)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _cancel_running(queue: TaskQueue, task_id: str, remaining: float) -> Task:
+    request = queue.path("cancel", task_id)
+    with open(request, "w") as handle:
+        handle.write(f"{os.getpid()} {time.time()!r}\n")
+    def filed() -> Task | None:
+        state = queue.find(task_id, quiet=True)
+        if state == "failed":
+            return queue.get(task_id)
+        if state == "done":
+            raise TaskStateError(f"task {task_id!r} finished (exit 0) before it could be cancelled")
+        if state == "queue" and _cancel_queued(queue, task_id):  # its worker was stopped meanwhile
+            return queue.get(task_id)
+        if state == "running" and _cancel_stale(queue, task_id):
+            return queue.get(task_id)
+        return None
+
+    try:
+        return wait_until(filed, max(0.0, remaining), lambda: TmuxTimeoutError(
+            f"task {task_id!r} was not cancelled in time (is its worker stuck?)"), _poll)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(request)
+
+
+def _cancel_stale(queue: TaskQueue, task_id: str) -> bool:
+    """A running task whose worker is dead: file it as cancelled (its processes, if any are
+    left, are not signalled: nothing proves their process group is still theirs)."""
+    running = queue.path("running", task_id)
+    fd = try_lock(running)
+    if fd is None:
+        return False
+    try:
+        if not same_file(fd, running):
+            return False
+        task = parse(read_fd(fd), running)
+        task.cancelled, task.ended = True, time.time()
+        task.error = "cancelled after its worker died; its processes were not signalled"
+        queue.write_state(task, "failed", "cancelled")
+        os.unlink(running)
+        return True
+    finally:
+        os.close(fd)
+
+def _stale(queue: TaskQueue, requeue: bool) -> tuple[list[Task], list[str]]:
+    stale, requeued = [], []
+    for name in queue.names("running"):
+        running = queue.path("running", name)
+        fd = try_lock(running)
+        if fd is None:
+            continue  # locked by its live worker (or gone)
+        try:
+            if not same_file(fd, running):
+                continue  # filed by its worker meanwhile
+            try:
+                task = parse(read_fd(fd), running)
+            except MalformedTaskError as err:
+                task = Task(id=name, command="", error=str(err))
+            task.state = "running"
+            stale.append(task)
+            if requeue and not task.error:
+                queue.write_state(task.reset(), "queue", "requeue")
+                os.unlink(running)
+                requeued.append(name)
+                log.debug("requeued stale task %s", name)
+        finally:
+            os.close(fd)
+    return stale, requeued
+
+def live_workers(queue: TaskQueue) -> list[dict[str, Any]]:
+    """The worker loops running now: those holding their ``workers/<id>.lock``."""
+    live = []
+    for name in queue.names("workers"):
+        if not name.endswith(".lock"):
+            continue
+        path = queue.path("workers", name)
+        fd = try_lock(path)
+        if fd is not None:
+            os.close(fd)
+            continue
+        try:
+            info = Path(path).read_text().split()
+        except OSError:
+            info = []
+        live.append({"worker": name[:-5], "pid": int(info[0]) if info[:1] and info[0].isdigit() else None})
+    return live
+
+def health(queue: TaskQueue, requeue: bool = False) -> Health:
+    """Counts per state, live workers, stale running tasks (requeued with ``requeue``), and
+    malformed files waiting in queue/ or already quarantined."""
+    if requeue:
+        queue.init()
+    stale, requeued = _stale(queue, requeue)
+    malformed = []
+    for name in queue.names("queue"):
+        try:
+            queue.read("queue", name)
+        except FileNotFoundError:
+            continue
+        except MalformedTaskError as err:
+            malformed.append(str(err))
+    return Health(
+        counts=queue.counts(), workers=live_workers(queue), stale=stale, requeued=requeued,
+        quarantined=queue.quarantine_log(), malformed=malformed,
+    )

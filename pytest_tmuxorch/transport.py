@@ -1,0 +1,128 @@
+"""How commands reach tmux: the :class:`Transport` protocol, and the one-process-per-call transport.
+
+A transport runs a chain of tmux commands atomically and returns each command's output lines;
+it also tells a polling loop when a pane may have new output.  :class:`SubprocessTransport` forks
+one tmux client per call; the control-mode client (:mod:`.control.client`) keeps one connection.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from ._log import get_logger
+from .errors import ServerNotFoundError, SessionNotFoundError, TmuxError, TmuxTimeoutError
+
+log = get_logger("pytest_tmuxorch.transport")
+
+Command = Sequence[str]
+
+_NO_SERVER = ("no server running", "error connecting to", "server exited unexpectedly")
+_NO_SESSION = ("can't find session", "can't find window", "no sessions")
+
+
+class Transport(Protocol):
+    """How commands reach the server.  Implementations must be safe to use from several threads."""
+
+    def execute(self, commands: Sequence[Command], timeout: float) -> list[list[str]]:
+        """Run ``commands`` in order as one atomic chain; return each command's output lines.
+
+        Raises :class:`TmuxError` (or a subclass) when a command fails; later commands then do
+        not run.  Raises :class:`TmuxTimeoutError` when the server does not answer in time.
+        """
+        ...
+
+    def wait_activity(self, pane_id: str, timeout: float, attempt: int) -> None:
+        """Block until ``pane_id`` may have new output, or ``timeout`` seconds pass.
+
+        Meant for loops of the form "execute (capture) -> check -> wait_activity" in one thread:
+        output the pane wrote after that thread's last :meth:`execute` was answered is never
+        missed (the wait returns at once); returning early is always allowed.  ``pane_id`` may
+        be ``"*"``: any pane's output.  ``attempt`` counts the waits of one polling loop, so a
+        polling transport can back off.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release what the transport holds (processes, connections)."""
+        ...
+
+
+def escape_argument(arg: str) -> str:
+    """Protect a trailing ';' that tmux would take as a command separator, even inside one
+    argument of its argv."""
+    return arg[:-1] + "\\;" if arg.endswith(";") else arg
+
+
+def classify_error(message: str) -> TmuxError:
+    """Map tmux's error text to the most precise exception."""
+    lowered = message.lower()
+    if any(marker in lowered for marker in _NO_SERVER):
+        return ServerNotFoundError(message)
+    if any(marker in lowered for marker in _NO_SESSION):
+        return SessionNotFoundError(message)
+    return TmuxError(message)
+
+
+def show(commands: Sequence[Command]) -> str:
+    """A chain as one short line, for messages."""
+    text = " ; ".join(" ".join(command) for command in commands)
+    return text if len(text) < 200 else text[:197] + "..."
+
+
+class SubprocessTransport:
+    """One tmux client process per call: simple, robust, about 1-2 ms per call."""
+
+    def __init__(self, base_argv: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+        self._base_argv = list(base_argv)
+        self._env = dict(env) if env is not None else None
+
+    def execute(self, commands: Sequence[Command], timeout: float) -> list[list[str]]:
+        separator = f"__tmuxorch_sep_{os.urandom(8).hex()}__"
+        argv = list(self._base_argv)
+        for number, command in enumerate(commands):
+            if number:
+                argv += [";", "display-message", "-p", separator, ";"]
+            argv += [escape_argument(arg) for arg in command]
+        stdout = self._run(argv, commands, timeout)
+        return _split_outputs(stdout, separator, len(commands))
+
+    def _run(self, argv: list[str], commands: Sequence[Command], timeout: float) -> str:
+        started = time.monotonic()
+        try:
+            done = subprocess.run(
+                argv, capture_output=True, timeout=timeout, env=self._env, stdin=subprocess.DEVNULL
+            )
+        except subprocess.TimeoutExpired:
+            raise TmuxTimeoutError(f"tmux did not answer within {timeout:g}s: {show(commands)}") from None
+        except FileNotFoundError:
+            raise TmuxError("tmux is not installed (no 'tmux' on PATH)") from None
+        log.debug("%.1f ms rc=%d %s", (time.monotonic() - started) * 1e3, done.returncode, show(commands))
+        if done.returncode != 0:
+            message = done.stderr.decode(errors="replace").strip() or f"exit status {done.returncode}"
+            raise classify_error(f"{message.splitlines()[-1]} (in: {show(commands)})")
+        return done.stdout.decode(errors="replace")
+
+    def wait_activity(self, pane_id: str, timeout: float, attempt: int) -> None:
+        # No push notifications here: poll at a short, growing interval (1 ms up to 30 ms).
+        time.sleep(max(0.0, min(0.001 * 1.5**attempt, 0.03, timeout)))
+
+    def close(self) -> None:
+        pass
+
+
+def _split_outputs(stdout: str, separator: str, count: int) -> list[list[str]]:
+    outputs: list[list[str]] = [[]]
+    lines = stdout.split("\n")  # only \n ends a line: str.splitlines would also split on \r, \x1c...
+    if lines[-1] == "":
+        lines.pop()
+    for line in lines:
+        if line == separator:
+            outputs.append([])
+        else:
+            outputs[-1].append(line)
+    outputs += [[] for _ in range(count - len(outputs))]
+    return outputs[:count] if count else []
