@@ -256,7 +256,7 @@ def test_svg_is_stable_faithful_and_sized_to_the_screen(orch: Orchestrator, monk
 
 def test_plain_import_and_console_script_never_import_rich() -> None:
     code = (
-        "import sys, pytest_tmuxorch, pytest_tmuxorch.screen, pytest_tmuxorch.cli; "
+        "import sys, pytest_tmuxorch, pytest_tmuxorch.screen, pytest_tmuxorch.recording, pytest_tmuxorch.cli; "
         "from pytest_tmuxorch import Orchestrator; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'syrupy', 'pyte')))"
     )
