@@ -113,6 +113,7 @@ class Style:
 
 
 DEFAULT_STYLE = Style()
+_STYLES_HEADER = "# styles (cells not listed have the default style):"
 
 
 def parse_color(text: str) -> Color:
@@ -264,30 +265,36 @@ class Screen:
     # -- the text form of golden snapshots ------------------------------------------------------
 
     def to_snapshot_text(self) -> str:
-        """A readable, diffable form: a header with the size, each row's text, then the style
-        map (one ``row R col A-B: style`` line per run).  :meth:`from_snapshot_text` reads it back.
+        """A readable, diffable form: a header with the size, each row's text (blank rows at the
+        end left out, the header says how many), then the style map (one ``row R col A-B: style``
+        line per run).  :meth:`from_snapshot_text` reads it back.
 
         Rows lose their trailing spaces (editors strip them anyway); the style map keeps any
         colour they carried.  The cursor is not part of it, as it is not part of ``==``.
         """
         columns, rows = self.size
-        out = [f"# tmuxorch screen: {columns} columns x {rows} rows", *self._lines]
-        out.append("# styles (cells not listed have the default style):")
-        out += [str(run) for run in self.style_runs()]
+        shown = list(self._lines)
+        while shown and not shown[-1]:
+            shown.pop()
+        header = f"# tmuxorch screen: {columns} columns x {rows} rows"
+        if len(shown) < rows:
+            header += f" (the last {rows - len(shown)} blank)"
+        out = [header, *shown, _STYLES_HEADER, *(str(run) for run in self.style_runs())]
         return "\n".join(out) + "\n"
 
     @classmethod
     def from_snapshot_text(cls, text: str) -> Screen:
         """The screen :meth:`to_snapshot_text` described (cursor at the origin)."""
         lines = text.split("\n")
-        header = re.fullmatch(r"# tmuxorch screen: (\d+) columns x (\d+) rows", lines[0])
+        header = re.fullmatch(r"# tmuxorch screen: (\d+) columns x (\d+) rows(?: \(the last (\d+) blank\))?", lines[0])
         if not header:
             raise UsageError(f"not a tmuxorch screen: first line is {lines[0][:80]!r}")
-        columns, rows = int(header.group(1)), int(header.group(2))
-        if columns < 1 or rows < 1 or len(lines) < rows + 2:
-            raise UsageError(f"not a tmuxorch screen: {rows} rows announced, {max(0, len(lines) - 2)} found")
-        grid = [_cells_of([(char, DEFAULT_STYLE) for char in line], columns) for line in lines[1 : rows + 1]]
-        for line in lines[rows + 2 :]:
+        columns, rows, blank = int(header.group(1)), int(header.group(2)), int(header.group(3) or 0)
+        shown = rows - blank
+        if columns < 1 or shown < 0 or len(lines) < shown + 2 or lines[shown + 1] != _STYLES_HEADER:
+            raise UsageError(f"not a tmuxorch screen: {shown} rows of text announced, then {_STYLES_HEADER!r}")
+        grid = [_cells_of([(char, DEFAULT_STYLE) for char in line], columns) for line in [*lines[1 : shown + 1], *[""] * blank]]
+        for line in lines[shown + 2 :]:
             if not line:
                 continue
             found = re.fullmatch(r"row (\d+) col (\d+)(?:-(\d+))?: (.+)", line)

@@ -225,9 +225,15 @@ def test_snapshot_text_round_trips_a_real_screen(orch: Orchestrator) -> None:
     row, col = find(screen, "bold99 rev")
     assert f"row {row} col {col}-{col + 5}: fg=99 bold" in text.splitlines()
     assert f"row {row} col {col + 7}-{col + 9}: bg=#010203 reverse" in text.splitlines()
+    columns, rows = screen.size
+    assert text.startswith(f"# tmuxorch screen: {columns} columns x {rows} rows (the last {rows - 3} blank)\n")
     again = Screen.from_snapshot_text(text)
     assert again == screen
     assert again.lines == screen.lines
+    with pytest.raises(UsageError, match="not a tmuxorch screen"):
+        Screen.from_snapshot_text(text.replace("(the last", "(the first"))
+    with pytest.raises(UsageError, match="not a tmuxorch screen"):
+        Screen.from_snapshot_text(text.replace(f"(the last {rows - 3} blank)", f"(the last {rows - 2} blank)"))
 
 
 def test_svg_is_stable_faithful_and_sized_to_the_screen(orch: Orchestrator, monkeypatch: pytest.MonkeyPatch) -> None:
