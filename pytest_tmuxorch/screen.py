@@ -172,7 +172,7 @@ class Screen:
         self.cursor = cursor
         """Where the cursor is: ``(column, row)``, 0-based."""
         self.cursor_visible = cursor_visible
-        self._lines = tuple("".join(cell.char for cell in row).rstrip(" ") for row in grid)
+        self._lines = tuple("".join([cell.char for cell in row]).rstrip(" ") for row in grid)
         self._text = text
 
     @classmethod
@@ -441,7 +441,7 @@ def _cells_of(chars: Iterable[tuple[str, Style]], columns: int) -> list[Cell]:
 
     cells: list[Cell] = []
     for char, style in chars:
-        width = get_character_cell_size(char)
+        width = 1 if " " <= char <= "~" else get_character_cell_size(char)
         if width == 0:
             at = len(cells) - (2 if len(cells) > 1 and not cells[-1].char else 1)
             if at >= 0:

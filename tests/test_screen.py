@@ -255,16 +255,18 @@ def test_svg_is_stable_faithful_and_sized_to_the_screen(orch: Orchestrator, monk
     page = first.to_html()
     assert page == second.to_html()
     assert "color: #ff8700" in page and "background-color: #0000ff" in page
+    assert "color: #292929; text-decoration-color: #292929; background-color: #c5c8c6" in page, "reverse video"
     monkeypatch.setenv("COLUMNS", "20")
     monkeypatch.setenv("NO_COLOR", "1")
     assert first.to_svg(title="pane 1") == svg, "the real terminal's settings play no part"
 
 
-def test_plain_import_and_console_script_never_import_rich() -> None:
+def test_plain_import_and_console_script_never_import_rich(cli_env: dict[str, str]) -> None:
     code = (
         "import sys, pytest_tmuxorch, pytest_tmuxorch.screen, pytest_tmuxorch.recording, pytest_tmuxorch.cli; "
         "from pytest_tmuxorch import Orchestrator; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'syrupy', 'pyte')))"
+        "status = pytest_tmuxorch.cli.main(['status']); "
+        "print(status, sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'syrupy', 'pyte')))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
-    assert done.stdout.strip() == "[]"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env=cli_env)
+    assert done.stdout.strip().splitlines()[-1] == "1 []", done.stderr  # no session: status fails, nothing drawn
