@@ -76,6 +76,22 @@ _FLAGS = ("bold", "dim", "italic", "underline", "blink", "reverse", "strike")
 _HEX = re.compile(r"#[0-9a-f]{6}")
 
 
+def parse_color(text: str) -> Color:
+    """A colour as :class:`Style` shows it: a basic colour name, ``0``-``255``, ``#rrggbb``."""
+    return _check_color(int(text) if text.isdigit() else text)
+
+
+def _check_color(color: Color) -> Color:
+    """``color`` in its one spelling: palette entries 0-15 by name, hex in lower case."""
+    if color is None or color in BASIC_COLORS:
+        return color
+    if isinstance(color, int) and not isinstance(color, bool) and 0 <= color < 256:
+        return BASIC_COLORS[color] if color < 16 else color
+    if isinstance(color, str) and _HEX.fullmatch(color.lower()):
+        return color.lower()
+    raise UsageError(f"invalid colour {color!r}: expected a basic colour name, 0-255 or #rrggbb")
+
+
 @dataclass(frozen=True)
 class Style:
     """How one cell is drawn.  ``str(style)`` is a compact form (``fg=red bg=236 bold``) that
@@ -90,6 +106,10 @@ class Style:
     blink: bool = False
     reverse: bool = False
     strike: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fg", _check_color(self.fg))
+        object.__setattr__(self, "bg", _check_color(self.bg))
 
     def __str__(self) -> str:
         words = [f"{name}={value}" for name, value in (("fg", self.fg), ("bg", self.bg)) if value is not None]
@@ -114,18 +134,6 @@ class Style:
 
 DEFAULT_STYLE = Style()
 _STYLES_HEADER = "# styles (cells not listed have the default style):"
-
-
-def parse_color(text: str) -> Color:
-    """A colour as :class:`Style` shows it: a basic colour name, ``0``-``255``, ``#rrggbb``."""
-    if text in BASIC_COLORS:
-        return text
-    if text.isdigit() and int(text) < 256:
-        number = int(text)
-        return BASIC_COLORS[number] if number < 16 else number
-    if _HEX.fullmatch(text):
-        return text
-    raise UsageError(f"invalid colour {text!r}: expected a basic colour name, 0-255 or #rrggbb")
 
 
 class Cell(NamedTuple):
@@ -156,7 +164,7 @@ class Screen:
     :attr:`text` (it follows from the cells).  Compare :attr:`cursor` on its own when it matters.
     """
 
-    __slots__ = ("_lines", "_rows", "_text", "cursor", "cursor_visible")
+    __slots__ = ("_cursor", "_cursor_visible", "_lines", "_rows", "_text")
 
     def __init__(
         self,
@@ -169,9 +177,8 @@ class Screen:
         if not grid or not grid[0] or any(len(row) != len(grid[0]) for row in grid):
             raise UsageError("a screen needs at least one row, and every row the same number of cells")
         self._rows = grid
-        self.cursor = cursor
-        """Where the cursor is: ``(column, row)``, 0-based."""
-        self.cursor_visible = cursor_visible
+        self._cursor = cursor
+        self._cursor_visible = cursor_visible
         self._lines = tuple("".join([cell.char for cell in row]).rstrip(" ") for row in grid)
         self._text = text
 
@@ -198,6 +205,16 @@ class Screen:
     def size(self) -> tuple[int, int]:
         """``(columns, rows)``."""
         return len(self._rows[0]), len(self._rows)
+
+    @property
+    def cursor(self) -> tuple[int, int]:
+        """Where the cursor is: ``(column, row)``, 0-based."""
+        return self._cursor
+
+    @property
+    def cursor_visible(self) -> bool:
+        """False while the program hides the cursor."""
+        return self._cursor_visible
 
     @property
     def lines(self) -> tuple[str, ...]:

@@ -198,6 +198,21 @@ def test_equality_is_cells_and_size_not_cursor() -> None:
     assert red.cells(0) == (Cell("h", Style(fg="red")), Cell("i", Style(fg="red")), Cell(" ", Style()), Cell(" ", Style()))
 
 
+def test_colours_have_one_spelling_and_screens_do_not_change() -> None:
+    assert Style(fg=1, bg=9) == Style(fg="red", bg="bright_red") == Style.parse("fg=1 bg=bright_red")
+    assert Style(fg="#ABCDEF").fg == "#abcdef"
+    assert str(Style(fg=208, bg="#010203", bold=True, strike=True)) == "fg=208 bg=#010203 bold strike"
+    assert Style.parse(str(Style(fg=208, bg="#010203", bold=True, strike=True))).strike
+    for bad in (256, -1, "purple", "#12345", True):
+        with pytest.raises(UsageError, match="invalid colour"):
+            Style(fg=bad)
+    screen = Screen.from_ansi("x", 3, 2, cursor=(1, 0))
+    with pytest.raises(AttributeError):
+        screen.cursor = (0, 0)  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        Style().bold = True  # type: ignore[misc]
+
+
 def test_styles_carry_across_lines() -> None:
     # tmux does not reset at the end of a line: the next one starts in the same colours
     screen = Screen.from_ansi("\x1b[44mab\ncd\x1b[49m", 3, 2)
