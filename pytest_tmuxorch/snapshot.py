@@ -28,7 +28,6 @@ quoting (a screen row starting with spaces or quotes stays as it is).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,16 +37,13 @@ from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 from syrupy.terminal import received_style, snapshot_style
 
 from .errors import UsageError
-from .screen import Screen, Style
+from .screen import Screen, describe_difference
 
 if TYPE_CHECKING:
     from syrupy.assertion import SnapshotAssertion
     from syrupy.data import SnapshotCollection
     from syrupy.location import PyTestLocation
     from syrupy.types import PropertyFilter, PropertyMatcher, SerializableData, SerializedData
-
-MAX_STYLE_LINES = 40  # style changes listed in a failure before "... and N more"
-
 
 class ScreenExtension(SingleFileSnapshotExtension):
     """A syrupy extension storing a :class:`~pytest_tmuxorch.screen.Screen` as text and styles,
@@ -100,7 +96,7 @@ class ScreenExtension(SingleFileSnapshotExtension):
         except UsageError:  # no snapshot yet, or a file edited out of shape: syrupy's line diff
             yield from super().diff_lines(serialized_data, snapshot_data)
             return
-        for line in describe_difference(expected, received):
+        for line in describe_difference(expected, received, names=("snapshot", "received")):
             if line.startswith("- "):
                 yield snapshot_style(line)
             elif line.startswith("+ "):
@@ -112,63 +108,6 @@ class ScreenExtension(SingleFileSnapshotExtension):
 def svg_path(snapshot_location: str) -> Path:
     """Where the picture of the snapshot stored at ``snapshot_location`` goes."""
     return Path(f"{snapshot_location}.svg")
-
-
-def describe_difference(expected: Screen, received: Screen) -> list[str]:
-    """What changed from ``expected`` (the snapshot) to ``received``, for a person to read:
-    the size, the rows whose text changed (``-`` snapshot, ``+`` received), the cells whose style
-    changed.  Empty when the screens are equal."""
-    out: list[str] = []
-    if expected.size != received.size:
-        out.append("size: {}x{} in the snapshot, {}x{} received".format(*expected.size, *received.size))
-    matcher = difflib.SequenceMatcher(None, expected.lines, received.lines, autojunk=False)
-    changed = [opcode for opcode in matcher.get_opcodes() if opcode[0] != "equal"]
-    if changed:
-        out.append("text (- snapshot, + received):")
-        for kind, a_start, a_end, b_start, b_end in changed:
-            # rows are places on a grid: blank ones only moved by an insertion say nothing
-            out += [f"- row {row}: {expected.lines[row]}" for row in range(a_start, a_end)
-                    if kind == "replace" or expected.lines[row]]
-            out += [f"+ row {row}: {received.lines[row]}" for row in range(b_start, b_end)
-                    if kind == "replace" or received.lines[row]]
-    else:
-        out.append("text: the same")
-    runs = style_changes(expected, received)
-    if runs:
-        cells = sum(end - start + 1 for _, start, end, *_ in runs)
-        out.append(f"styles changed in {cells} cells (snapshot -> received):")
-        for row, start, end, text, old, new in runs[:MAX_STYLE_LINES]:
-            where = f"col {start}" if start == end else f"col {start}-{end}"
-            out.append(f"  row {row} {where} {text!r}: {old} -> {new}")
-        if len(runs) > MAX_STYLE_LINES:
-            out.append(f"  ... and {len(runs) - MAX_STYLE_LINES} more")
-    elif expected.size == received.size and not changed:
-        return []
-    else:
-        out.append("styles: the same where both screens have cells")
-    return out
-
-
-def style_changes(expected: Screen, received: Screen) -> list[tuple[int, int, int, str, Style, Style]]:
-    """Runs of cells, within the area both screens cover, whose style differs:
-    ``(row, first col, last col, received text, snapshot style, received style)``."""
-    columns = min(expected.size[0], received.size[0])
-    rows = min(expected.size[1], received.size[1])
-    runs: list[tuple[int, int, int, str, Style, Style]] = []
-    for row in range(rows):
-        old_cells, new_cells = expected.cells(row), received.cells(row)
-        col = 0
-        while col < columns:
-            old, new = old_cells[col].style, new_cells[col].style
-            if old == new:
-                col += 1
-                continue
-            start = col
-            while col < columns and (old_cells[col].style, new_cells[col].style) == (old, new):
-                col += 1
-            text = "".join(cell.char for cell in new_cells[start:col])
-            runs.append((row, start, col - 1, text, old, new))
-    return runs
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from conftest import wait_until
 from pytest_tmuxorch import Orchestrator
 from pytest_tmuxorch.errors import UsageError
 from pytest_tmuxorch.panes import Pane
-from pytest_tmuxorch.screen import BASIC_COLORS, Cell, Screen, Style, capture_screen
+from pytest_tmuxorch.screen import BASIC_COLORS, Cell, Screen, Style, capture_screen, describe_difference
 
 
 def show(pane: Pane, command: str) -> Screen:
@@ -218,6 +218,29 @@ def test_styles_carry_across_lines() -> None:
     screen = Screen.from_ansi("\x1b[44mab\ncd\x1b[49m", 3, 2)
     assert screen.style(1, 0) == screen.style(1, 1) == Style(bg="blue")
     assert screen.style(1, 2) == Style()
+
+
+def test_describe_difference_names_size_rows_and_cells() -> None:
+    old = Screen.from_ansi("\x1b[31mab\x1b[0mcd\nsame", 6, 3)
+    new = Screen.from_ansi("\x1b[31ma\x1b[1mb\x1b[0mce\nsame", 6, 3)
+    assert describe_difference(old, Screen.from_ansi("\x1b[31mab\x1b[0mcd\nsame", 6, 3, cursor=(2, 2))) == []
+    assert describe_difference(old, new) == [
+        "text (- expected, + received):",
+        "- row 0: abcd",
+        "+ row 0: abce",
+        "styles changed in 1 cell (expected -> received):",
+        "  row 0 col 1 'b': fg=red -> fg=red bold",
+    ]
+    wider = Screen.from_ansi("\x1b[31mab\x1b[0mcd\nsame", 7, 3)
+    assert describe_difference(old, wider, names=("left", "right")) == [
+        "size: 6x3 left, 7x3 right", "text: the same", "styles: the same where both screens have cells",
+    ]
+    scrolled = Screen.from_ansi("new\n\x1b[31mab\x1b[0mcd\nsame", 6, 3)
+    assert describe_difference(old, scrolled)[:2] == ["text (- expected, + received):", "+ row 0: new"], "no '- row 2:' noise"
+    assert "- row 2: " not in describe_difference(old, scrolled)
+    many = Screen.from_ansi("\n".join(f"\x1b[3{n % 8}mx {n}\x1b[0m" for n in range(50)), 6, 50)
+    lines = describe_difference(Screen.from_ansi("\n".join(f"x {n}" for n in range(50)), 6, 50), many)
+    assert lines[-1] == "  ... and 10 more" and len(lines) == 2 + 40 + 1  # 50 rows restyled: 40 shown
 
 
 def test_bad_input_is_a_usage_error(orch: Orchestrator) -> None:
