@@ -10,7 +10,7 @@ package imports this module.  Use the ``tmuxorch_snapshot`` fixture defined here
         assert capture_screen(tmuxorch.tmux, pane.id) == tmuxorch_snapshot
 
 Each snapshot is one readable file, ``__screens__/<test file>/<test>.screen``: the size, the
-rows' text, then the style map (``row 3 col 0-9: fg=red bold``); cells not listed have the
+rows' text (blank rows at the end left out), then the style map (``row 3 col 0-9: fg=red bold``); cells not listed have the
 default style.  Next to it, ``<test>.screen.svg`` shows the screen for review (written with the
 snapshot, deleted with it; it plays no part in the comparison).  ``--snapshot-update`` writes
 both.  On a mismatch the failure shows the rows whose text changed, then the cells whose style
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from syrupy.data import SnapshotCollection
     from syrupy.location import PyTestLocation
     from syrupy.types import PropertyFilter, PropertyMatcher, SerializableData, SerializedData
+
 
 class ScreenExtension(SingleFileSnapshotExtension):
     """A syrupy extension storing a :class:`~pytest_tmuxorch.screen.Screen` as text and styles,
