@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import codecs
 import collections
-import json
-import threading
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -82,6 +80,8 @@ class Recording:
         self._dropped_events = 0
         self._dropped_bytes = 0
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        import threading  # here: modules the console script loads do not import it
+
         self._lock = threading.Lock()
 
     def output(self, when: float, data: bytes) -> None:
@@ -116,6 +116,8 @@ class Recording:
 
     def to_text(self) -> str:
         """The whole recording as asciicast v2 text."""
+        import json  # here, not at the top: the console script never pays for it
+
         with self._lock:
             width, height = self._size
             events = [event for event, _ in self._events]
@@ -161,6 +163,8 @@ class Recording:
 
 def load_cast(path: str | Path) -> Cast:
     """Read an asciicast v2 file (for tests and tools); raises :class:`UsageError` if it is not one."""
+    import json
+
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     try:
         header = json.loads(lines[0]) if lines else None

@@ -40,19 +40,16 @@ Facts about ``capture-pane -e`` (tmux 3.3a) this relies on:
   palette entry); SGR 21 comes back as ``4:2``.
 * Wide characters appear once; the padding cell after them is skipped.
 
-rich is imported only inside the functions that need it: importing this module costs nothing.
+rich (and difflib, hashlib, html) are imported only inside the functions that need them: the
+console script will import this module through :mod:`panes`, and must start fast.
 """
 
 from __future__ import annotations
 
-import difflib
-import hashlib
-import html
 import io
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import UsageError
 
@@ -93,11 +90,7 @@ def _check_color(color: Color) -> Color:
     raise UsageError(f"invalid colour {color!r}: expected a basic colour name, 0-255 or #rrggbb")
 
 
-@dataclass(frozen=True)
-class Style:
-    """How one cell is drawn.  ``str(style)`` is a compact form (``fg=red bg=236 bold``) that
-    :meth:`parse` reads back; the default style is ``default``."""
-
+class _StyleFields(NamedTuple):
     fg: Color = None
     bg: Color = None
     bold: bool = False
@@ -108,9 +101,28 @@ class Style:
     reverse: bool = False
     strike: bool = False
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "fg", _check_color(self.fg))
-        object.__setattr__(self, "bg", _check_color(self.bg))
+
+class Style(_StyleFields):
+    """How one cell is drawn: ``fg`` and ``bg`` (see :data:`Color`) and the attributes.
+
+    Immutable; colours are checked and have one spelling (``Style(fg=1) == Style(fg="red")``).
+    ``str(style)`` is a compact form (``fg=red bg=236 bold``) that :meth:`parse` reads back; the
+    default style is ``default``.  (A typed named tuple rather than a dataclass: modules the
+    console script loads cannot afford importing dataclasses.)
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Style:
+        self = super().__new__(cls, *args, **kwargs)
+        return tuple.__new__(cls, (_check_color(self.fg), _check_color(self.bg), *self[2:]))
+
+    def _replace(self, **changes: Any) -> Style:
+        return Style(**{**self._asdict(), **changes})
+
+    def __repr__(self) -> str:
+        shown = [f"{name}={value!r}" for name, value, default in zip(self._fields, self, _StyleFields(), strict=True) if value != default]
+        return f"Style({', '.join(shown)})"
 
     def __str__(self) -> str:
         words = [f"{name}={value}" for name, value in (("fg", self.fg), ("bg", self.bg)) if value is not None]
@@ -130,7 +142,7 @@ class Style:
                 flags[word] = True
             elif word != "default":
                 raise UsageError(f"invalid style {text!r}: unexpected {word!r}")
-        return replace(cls(colors.get("fg"), colors.get("bg")), **flags)
+        return cls(colors.get("fg"), colors.get("bg"))._replace(**flags)
 
 
 DEFAULT_STYLE = Style()
@@ -339,6 +351,8 @@ class Screen:
         struck through shows only the strike; blink is not shown.
         """
         console = self._render(cursor)
+        import hashlib
+
         digest = hashlib.sha256(f"{title}\0{cursor}\0{self.cursor}\0{self.to_snapshot_text()}".encode()).hexdigest()
         svg = console.export_svg(title=title, theme=_theme(), unique_id=f"tmuxorch-{digest[:12]}")
         return _SVG_TEXT_LENGTH.sub(_fit_wide_text, svg)
@@ -363,7 +377,7 @@ class Screen:
         for y, row in enumerate(self._rows):
             runs: list[tuple[str, Style]] = []  # one span per run of a style: one SVG rect, not one per cell
             for x, cell in enumerate(row):
-                style = replace(cell.style, reverse=not cell.style.reverse) if (x, y) == at else cell.style
+                style = cell.style._replace(reverse=not cell.style.reverse) if (x, y) == at else cell.style
                 if runs and runs[-1][1] == style:
                     runs[-1] = (runs[-1][0] + cell.char, style)
                 else:
@@ -387,6 +401,8 @@ def describe_difference(expected: Screen, received: Screen, names: tuple[str, st
     out: list[str] = []
     if expected.size != received.size:
         out.append("size: {}x{} {}, {}x{} {}".format(*expected.size, old_name, *received.size, new_name))
+    import difflib
+
     matcher = difflib.SequenceMatcher(None, expected.lines, received.lines, autojunk=False)
     changed = [opcode for opcode in matcher.get_opcodes() if opcode[0] != "equal"]
     if changed:
@@ -585,6 +601,8 @@ _SVG_TEXT_LENGTH = re.compile(r'(<text class="[^"]*-r\d+" x="[^"]*" y="[^"]*" te
 
 
 def _fit_wide_text(match: re.Match[str]) -> str:
+    import html
+
     from rich.cells import cell_len
 
     head, length, middle, content, tail = match.groups()
