@@ -4,7 +4,8 @@
 its escape sequences (``capture-pane -p -e -N``), and turns that into a :class:`Screen`: text,
 rows, cursor, size and the :class:`Style` of every cell.  A screen renders to SVG and HTML
 (:meth:`Screen.to_svg`, :meth:`Screen.to_html`) and to a readable text form with a style map
-(:meth:`Screen.to_snapshot_text`), which is what golden snapshots store.
+(:meth:`Screen.to_snapshot_text`), which is what golden snapshots store; :func:`describe_difference`
+tells a person what changed between two screens (rows of text, then cells whose style changed).
 
 Decoding uses rich's :class:`~rich.ansi.AnsiDecoder`, not pyte.  Both were tried on real
 ``capture-pane -e`` output of tmux 3.3a (16, 256 and true colours, bold, dim, italic, underline,
