@@ -1,0 +1,141 @@
+"""asciicast v2 recordings: the format, UTF-8 split across chunks, the memory cap, and a real
+program's output recorded through tmux and played back into a pane to the same screen."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import wait_until
+
+from pytest_tmuxorch import Orchestrator
+from pytest_tmuxorch.errors import UsageError
+from pytest_tmuxorch.recording import Event, Recording, load_cast
+from pytest_tmuxorch.screen import capture_screen
+
+T0 = 1_700_000_000.25
+
+
+def test_header_and_events_follow_asciicast_v2(tmp_path: Path) -> None:
+    recording = Recording(80, 24, T0, title="worker 0", env={"TERM": "tmux-256color"})
+    recording.output(T0 + 0.5, b"hello\r\n")
+    recording.resize(T0 + 1.25, 100, 30)
+    recording.marker(T0 + 2, "test failed")
+    recording.output(T0 + 3.0000004, b"\x1b[31mred\x1b[0m")
+    path = recording.dump(tmp_path / "deep" / "pane.cast")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert json.loads(lines[0]) == {"version": 2, "width": 80, "height": 24, "timestamp": 1_700_000_000,
+                                    "title": "worker 0", "env": {"TERM": "tmux-256color"}}
+    assert [json.loads(line) for line in lines[1:]] == [
+        [0.5, "o", "hello\r\n"], [1.25, "r", "100x30"], [2, "m", "test failed"], [3.0, "o", "\x1b[31mred\x1b[0m"],
+    ]
+    cast = load_cast(path)
+    assert cast.header["width"] == 80 and cast.output == "hello\r\n\x1b[31mred\x1b[0m"
+    assert cast.events[1] == Event(1.25, "r", "100x30")
+
+
+def test_times_never_go_backwards() -> None:
+    recording = Recording(80, 24, T0)
+    recording.output(T0 + 2, b"a")
+    recording.output(T0 + 1, b"b")  # the wall clock stepped back
+    recording.output(T0 - 5, b"c")
+    assert [event.time for event in recording.events] == [2, 2, 2]
+
+
+def test_a_character_split_across_chunks_is_decoded_whole() -> None:
+    text = "héllo ✓ 日本 🚀 done"
+    data = text.encode()
+    for size in (1, 2, 3, 5):
+        recording = Recording(80, 24, T0)
+        for start in range(0, len(data), size):
+            recording.output(T0 + start, data[start : start + size])
+        assert "".join(event.data for event in recording.events) == text
+        assert "\ufffd" not in recording.to_text()
+
+
+def test_invalid_bytes_become_replacement_characters() -> None:
+    recording = Recording(80, 24, T0)
+    recording.output(T0, b"ok \xff\xfe ok")
+    assert recording.events[0].data == "ok \ufffd\ufffd ok"
+
+
+def test_memory_is_capped_dropping_the_oldest_and_saying_so(tmp_path: Path) -> None:
+    recording = Recording(80, 24, T0, max_bytes=1024)
+    recording.resize(T0 + 0.1, 120, 40)
+    for n in range(100):
+        recording.output(T0 + 1 + n, f"line {n:04d} ".encode() * 5)
+    kept = recording.events
+    assert sum(len(event.data.encode()) + 16 for event in kept) <= 1024
+    assert kept[-1].data == "line 0099 " * 5, "the newest output is kept whole"
+    events, size = recording.dropped
+    assert events == 101 - len(kept) and size == (101 - len(kept) - 1) * 50
+    cast = load_cast(recording.dump(tmp_path / "capped.cast"))
+    assert (cast.header["width"], cast.header["height"]) == (120, 40), "the size in force at the first event kept"
+    assert cast.events[0].code == "m" and f"{size} bytes of earlier output dropped" in cast.events[0].data
+    assert cast.events[0].time == cast.events[1].time
+    assert cast.output.endswith("line 0099 " * 5)
+
+
+def test_one_chunk_larger_than_the_cap_keeps_its_end() -> None:
+    recording = Recording(80, 24, T0, max_bytes=100)
+    recording.output(T0, "é".encode() * 100 + b"tail")
+    (event,) = recording.events
+    assert event.data.endswith("tail") and len(event.data.encode()) <= 84 and "\ufffd" not in event.data
+    assert recording.dropped[1] == 204 - 84
+    assert "dropped" in recording.to_text().splitlines()[1]
+
+
+def test_bad_input() -> None:
+    with pytest.raises(UsageError, match="invalid terminal size 0x24"):
+        Recording(0, 24, T0)
+    with pytest.raises(UsageError, match="invalid terminal size 80x-1"):
+        Recording(80, 24, T0).resize(T0, 80, -1)
+    with pytest.raises(UsageError, match="invalid max_bytes 0"):
+        Recording(80, 24, T0, max_bytes=0)
+
+
+def test_load_cast_rejects_what_is_not_a_cast(tmp_path: Path) -> None:
+    for name, text in [("empty", ""), ("v1", '{"version": 1}\n'), ("junk", "hello\n"),
+                       ("bad event", '{"version": 2, "width": 1, "height": 1}\n[1, "o"]\n')]:
+        path = tmp_path / f"{name}.cast"
+        path.write_text(text)
+        with pytest.raises(UsageError, match="not an asciicast v2 file"):
+            load_cast(path)
+
+
+def test_a_real_programs_output_plays_back_to_the_same_screen(orch: Orchestrator, tmp_path: Path) -> None:
+    """Record a pane's raw output (tmux pipe-pane: the bytes the program wrote) through a Recording
+    fed in 3-byte chunks, then play the cast's output into the same pane: same cells, same styles."""
+    pane = orch.worker(0)
+    raw = tmp_path / "raw.bin"
+    pane.tmux.run("pipe-pane", "-t", pane.id, f"cat > {raw}")
+    pane.send("clear; ls --color=always -la /; printf '\\e[1;38;5;208mhéllo ✓ 日本 🚀\\e[0m\\n'; echo EN''D")
+    pane.wait_for(re.compile(r"^END\n\$ $", re.M))
+    recorded = capture_screen(pane.tmux, pane.id)
+    # tmux drops what it has not yet written to the pipe when the pipe closes: wait, then close
+    wait_until(lambda: re.search(rb"END\r\n.*\$ $", raw.read_bytes()), 10, what="the piped output")
+    pane.tmux.run("pipe-pane", "-t", pane.id)
+    data = raw.read_bytes()
+
+    columns, rows = recorded.size
+    recording = Recording(columns, rows, T0)
+    for start in range(0, len(data), 3):
+        recording.output(T0 + start / 1000, data[start : start + 3])
+    cast = load_cast(recording.dump(tmp_path / "pane.cast"))
+    assert cast.output.encode() == data
+
+    replay = tmp_path / "replay.bin"
+    replay.write_text(cast.output, encoding="utf-8")
+    pane.send(f"cat {replay}; read -r _")  # read keeps the shell from drawing a prompt over it
+
+    def replayed() -> bool:
+        return capture_screen(pane.tmux, pane.id) == recorded
+
+    wait_until(replayed, 10, what="the replayed screen to match the recorded one")
+    played = capture_screen(pane.tmux, pane.id)
+    assert played.cursor == recorded.cursor
+    row = next(n for n, line in enumerate(played.lines) if line.startswith("héllo"))
+    assert played.style(row, 0).fg == 208 and played.style(row, 0).bold
+    pane.send_keys("Enter")
