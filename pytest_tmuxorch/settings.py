@@ -28,15 +28,24 @@ NAME_RULE = "use letters, digits, '_' and '-' (no '.', ':', '/' or spaces: tmux 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
 _SOCKET_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 
-# Shell presets: a name maps to the command each pane runs.  "clean" shells read no rc file and
-# get a fixed prompt, so screens look the same on every machine.
-_CLEAN_ENV = "env -u ENV -u BASH_ENV -u PROMPT_COMMAND -u PS0 HISTFILE=/dev/null PS1='$ ' PS2='> '"
-SHELL_PRESETS = {
-    "clean": "",  # bash when installed, else sh: resolved when used (see Settings.shell_command)
-    "bash": f"exec {_CLEAN_ENV} bash --norc --noprofile -i",
-    "sh": f"exec {_CLEAN_ENV} sh -i",
-    "user": "",  # tmux's default: the user's login shell, rc files and all
-}
+# Shell presets: a name maps to the command each pane runs.  The bash and sh presets read no rc
+# file of the user or the system, get the fixed prompt '$ ' and the package's shell integration
+# (shell/integration.*: OSC 133 marks around prompts and commands), so screens look the same on
+# every machine and the library knows when the shell is ready.
+_SHELL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shell")
+_CLEAN_ENV = "env -u ENV -u BASH_ENV -u PROMPT_COMMAND -u PS0 -u PS1 -u PS2 HISTFILE=/dev/null"
+
+
+def _preset(shell: str) -> str:
+    import shlex
+
+    script = shlex.quote(os.path.join(_SHELL_DIR, f"integration.{shell}"))
+    if shell == "bash":  # PROMPT_COMMAND sources the integration at the first prompt (no rc file read)
+        return f"exec {_CLEAN_ENV} PROMPT_COMMAND={shlex.quote('. ' + script)} bash --norc --noprofile -i"
+    return f"exec {_CLEAN_ENV} ENV={script} sh -i"
+
+
+SHELL_PRESETS = ("clean", "bash", "sh", "user")  # "user": tmux's default, your login shell, rc files and all
 
 
 def clean_shell() -> str:
@@ -119,10 +128,18 @@ class Settings(_Fields):
         return self
 
     @property
+    def integration(self) -> str | None:
+        """The shell integration the panes' shells have: "bash", "sh", or None (the user's shell
+        or any other command: the library cannot know when it is ready)."""
+        shell = clean_shell() if self.shell == "clean" else self.shell
+        return shell if shell in ("bash", "sh") else None
+
+    @property
     def shell_command(self) -> str:
         """The command each pane runs ("" means tmux's default, the user's shell)."""
-        shell = clean_shell() if self.shell == "clean" else self.shell
-        return SHELL_PRESETS.get(shell, shell)
+        if self.integration:
+            return _preset(self.integration)
+        return "" if self.shell == "user" else self.shell
 
     @property
     def tasks_root(self) -> Path:

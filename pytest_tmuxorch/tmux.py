@@ -35,6 +35,9 @@ class Tmux:
         self.timeout = settings.timeout
         self.transport: Transport = transport or self._default_transport()
         self._libtmux: libtmux.Server | None = None
+        # The last input typed into each pane, by pane id: kept here for the layers above (see
+        # terminal.py), so that every handle on a pane shares it.
+        self.last_input: dict[str, object] = {}
 
     def _default_transport(self) -> Transport:
         """The transport ``settings.transport`` names; control mode is imported only when used."""

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .._log import get_logger
 from ..errors import ControlConnectionError, TmuxTimeoutError
+from ..streams import PaneStream
 from ..transport import Command, SubprocessTransport, classify_error, show
 from .connection import Connection, Lost, NotSent
 from .protocol import ENDS_SESSION, Block, Event, Notification, Output, control_safe, read_only
@@ -90,6 +91,7 @@ class ControlTransport:
         self._cond = threading.Condition()
         self._position = 0
         self._pane_position: dict[str, int] = {}
+        self._streams: dict[str, PaneStream] = {}
         self._output_position = 0
         self._layout_position = 0
 
@@ -159,6 +161,14 @@ class ControlTransport:
                 self._cond.wait(remaining)
             self._local.baseline = self._position
 
+    def stream(self, pane_id: str) -> PaneStream:
+        """Everything ``pane_id`` wrote while a control client of this transport was attached
+        (created empty on first use: output comes only once a command has connected it)."""
+        stream = self._streams.get(pane_id)
+        if stream is None:
+            stream = self._streams.setdefault(pane_id, PaneStream())
+        return stream
+
     def close(self) -> None:
         """End every control client this transport started and wait for them."""
         with self._connect_lock:
@@ -226,6 +236,8 @@ class ControlTransport:
             return None
         log.debug("%s (pid %d) attached to =%s in %.1f ms", connection.name, connection.pid,
                   self._session, (time.monotonic() - started) * 1e3)
+        for stream in list(self._streams.values()):
+            stream.gap()  # what panes wrote while no client was attached is not in their streams
         self._connection = connection
         return connection
 
@@ -252,6 +264,7 @@ class ControlTransport:
             if isinstance(event, Output):
                 self._pane_position[event.pane_id] = self._position
                 self._output_position = self._position
+                self.stream(event.pane_id).feed(event.data, self._position, time.monotonic())
             elif isinstance(event, Notification) and event.name in _LAYOUT_EVENTS:
                 self._layout_position = self._position
             else:

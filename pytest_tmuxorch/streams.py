@@ -1,0 +1,132 @@
+"""What a pane wrote, as the control client saw it: its bytes, when they came, and the shell's marks.
+
+A :class:`PaneStream` is fed by the control client's reader thread with every ``%output`` chunk of
+its pane, tagged with the position of that event in the client's event stream (so a command's
+reply can be placed exactly among the pane's bytes) and its arrival time.  It finds the shell
+integration's OSC 133 marks (A prompt start, B prompt end, C command start, D;<status> command
+end) as the bytes arrive, even when a sequence is split between two chunks.
+
+It keeps the last :data:`STREAM_LIMIT` bytes; older ones are dropped, and a reader asking for them
+learns that they are gone (:attr:`PaneStream.start`).  A *gap* is where output may be missing
+(the control client reconnected): nothing read across one is trusted.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import threading
+from typing import NamedTuple
+
+STREAM_LIMIT = 16 << 20  # bytes kept per pane
+_MARK = re.compile(rb"\x1b\]133;([ABCD])(?:;(-?\d+))?[^\x07\x1b]*(?:\x07|\x1b\\)")
+_CARRY = 64  # a mark is shorter than this: an unfinished ESC near the end of a chunk is kept back
+
+
+class Mark(NamedTuple):
+    """One OSC 133 mark: its letter, the stream offset just after it, and D's exit status."""
+
+    kind: str
+    offset: int
+    status: int | None = None
+
+
+class PaneStream:
+    """The output of one pane: bytes at stream offsets ``start``..``end``, marks, arrival times."""
+
+    def __init__(self, limit: int = STREAM_LIMIT) -> None:
+        self.limit = limit
+        self.lock = threading.Lock()
+        self.start = 0  # stream offset of data[0]
+        self.data = bytearray()
+        self.marks: list[Mark] = []
+        self.gaps: list[int] = []  # offsets where output may be missing before
+        # One entry per chunk: the event position it came at, its stream offset, its arrival time.
+        self.positions: list[int] = []
+        self.offsets: list[int] = []
+        self.times: list[float] = []
+        self._scanned = 0  # stream offset up to which marks were looked for
+
+    @property
+    def end(self) -> int:
+        """The stream offset after the last byte received."""
+        return self.start + len(self.data)
+
+    def feed(self, data: bytes, position: int, when: float) -> None:
+        """Add a chunk that arrived as event number ``position`` at time ``when`` (monotonic)."""
+        with self.lock:
+            self.positions.append(position)
+            self.offsets.append(self.end)
+            self.times.append(when)
+            self.data += data
+            self._scan()
+            if len(self.data) > self.limit:
+                self._trim(len(self.data) - self.limit * 3 // 4)
+
+    def gap(self) -> None:
+        """Output may have been missed before what comes next."""
+        with self.lock:
+            self.gaps.append(self.end)
+
+    def offset_after(self, position: int) -> int:
+        """The stream offset of the first byte that came after event number ``position``."""
+        with self.lock:
+            index = bisect.bisect_right(self.positions, position)
+            return self.offsets[index] if index < len(self.offsets) else self.end
+
+    def time_at(self, offset: int) -> float | None:
+        """When the byte at ``offset`` arrived (None when it is not kept, or not yet here)."""
+        with self.lock:
+            index = bisect.bisect_right(self.offsets, offset) - 1
+            return self.times[index] if 0 <= index and offset < self.end else None
+
+    def read(self, begin: int, end: int | None = None) -> bytes:
+        """The bytes from stream offset ``begin`` to ``end`` (default: all received); raises
+        :class:`LookupError` when some of them were dropped already."""
+        with self.lock:
+            if begin < self.start:
+                raise LookupError(f"{self.start - begin} bytes of this pane's output were dropped "
+                                  f"(at most {self.limit} bytes are kept)")
+            stop = self.end if end is None else min(end, self.end)
+            return bytes(self.data[begin - self.start:stop - self.start])
+
+    def marks_after(self, offset: int) -> list[Mark]:
+        """The marks that end after ``offset``, in order."""
+        with self.lock:
+            index = bisect.bisect_right(self.marks, offset, key=lambda mark: mark.offset)
+            return self.marks[index:]
+
+    def gap_between(self, begin: int, end: int) -> bool:
+        with self.lock:
+            return any(begin < gap <= end for gap in self.gaps)
+
+    def _scan(self) -> None:
+        """Find the marks in what came since the last scan (under the lock).  An unfinished OSC
+        sequence at the very end is looked at again, whole, when the next chunk comes."""
+        begin = max(self._scanned, self.start)
+        window = bytes(self.data[begin - self.start:])
+        for match in _MARK.finditer(window):
+            status = int(match.group(2)) if match.group(2) is not None else None
+            self.marks.append(Mark(match.group(1).decode(), begin + match.end(), status))
+        last = window.rfind(b"\x1b")
+        unfinished = last >= 0 and len(window) - last < _CARRY and not _ended(window[last:])
+        self._scanned = begin + last if unfinished else self.end
+
+    def _trim(self, count: int) -> None:
+        self.start += count
+        del self.data[:count]
+        cut = bisect.bisect_right(self.offsets, self.start) - 1
+        if cut > 0:
+            del self.positions[:cut], self.offsets[:cut], self.times[:cut]
+        self.marks = [mark for mark in self.marks if mark.offset > self.start]
+        self.gaps = [gap for gap in self.gaps if gap > self.start]
+        self._scanned = max(self._scanned, self.start)
+
+
+def _ended(sequence: bytes) -> bool:
+    """True when an escape sequence starting at ``sequence[0]`` is complete (or not an OSC)."""
+    if len(sequence) < 2:
+        return False
+    if sequence[1:2] != b"]":
+        return True
+    return b"\x07" in sequence or b"\x1b\\" in sequence
