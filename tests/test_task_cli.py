@@ -176,9 +176,11 @@ def test_sigkilled_loop_stale_health_requeue(stopped: Orchestrator, cli_env: dic
         os.kill(owner, signal.SIGKILL)  # the loop this test started, by its pid
         wait_until(lambda: owner not in [w["pid"] for w in queue.live_workers()], what="loop gone")
         health = run_cli("tasks-health", env=cli_env)
-        assert health.returncode == 1 and f"stale: {task}" in health.stdout and "STALE" in health.stdout, health
+        assert health.returncode == 1 and f"stale: {task}" in health.stdout, health
+        assert f"STILL RUNNING (pids {orphan})" in health.stdout, health  # the task outlived its loop
         fixed = run_cli("tasks-health", "--requeue", env=cli_env)
-        assert fixed.returncode == 0 and "requeued" in fixed.stdout
+        assert fixed.returncode == 0 and f"requeued (after ending its processes {orphan})" in fixed.stdout, fixed
+        assert not pid_alive(orphan)  # ended before the task could run again
         assert run_cli("tasks-health", env=cli_env).returncode == 0
         assert queue.start() != []  # only the killed loop's pane needs a new one
         assert run_cli("tasks-wait", task, env=cli_env).returncode == 0
