@@ -88,9 +88,13 @@ class Orchestrator:
         wait_panes_ready(self.tmux, [status.pane_id for status in self.status()], timeout)
 
     def kill(self) -> bool:
-        """Kill the session, then the private server if no session is left.  False if not running."""
+        """Kill the session, then the private server if no session is left.  False if not running.
+
+        Worker loops are stopped first: the tasks they run are ended and go back to ``queue/``."""
         if not self.exists():
             return False
+        if (self.settings.tasks_root / "workers").is_dir():
+            self.tasks.shutdown()
         self.tmux.run("kill-session", "-t", layout.session_target(self.settings))
         try:
             remaining = self.tmux.run("list-sessions", "-F", "#{session_id}")

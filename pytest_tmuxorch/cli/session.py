@@ -58,6 +58,13 @@ def cmd_status(args: argparse.Namespace, orch: Orchestrator) -> int:
 
 
 def cmd_kill(args: argparse.Namespace, orch: Orchestrator) -> int:
+    if orch.exists() and (orch.settings.tasks_root / "workers").is_dir():
+        loops, back = orch.tasks.shutdown()
+        if loops:
+            print(f"stopped worker loops: {' '.join(loops)}", file=sys.stderr)
+        for task_id in back:
+            attempt = orch.tasks.get(task_id).attempt
+            print(f"task {task_id} was running: ended and returned to queue/ (attempt {attempt} counted)", file=sys.stderr)
     if orch.kill():
         print(f"killed session {orch.settings.session!r} on socket {orch.address!r}")
     else:
