@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import barrier, layout, logs
 from ._log import get_logger
-from .errors import ServerNotFoundError, SessionNotFoundError, UsageError
+from .errors import ServerNotFoundError, SessionNotFoundError, TmuxError, TmuxorchError, UsageError
 from .layout import PaneStatus
 from .panes import Pane, typing_commands, wait_panes_ready
 from .settings import Settings, from_env
@@ -71,17 +71,31 @@ class Orchestrator:
     def init(self, workers: int | None = None, wait: bool = True) -> bool:
         """Create the session with master + ``workers`` panes (default: settings) unless it exists.
 
-        Returns True if it was created.  With ``wait`` (default), returns once every shell is ready.
+        Returns True if it was created.  With ``wait`` (default), returns once every shell is ready;
+        a session whose shells never get ready is killed again (nothing is left behind).
         """
         count = self.settings.workers if workers is None else workers
         if self.exists():
             log.debug("session %s already exists on %s", self.settings.session, self.address)
             return False
-        self.tmux.chain(layout.create_commands(self.settings, count))
-        log.debug("created session %s with %d workers on %s", self.settings.session, count, self.address)
+        self.tmux.check_socket_path()
+        try:
+            self.tmux.chain(layout.create_commands(self.settings, count))
+        except TmuxError as err:  # a concurrent init won: the session is there, as asked
+            if "duplicate session" not in str(err):
+                raise
+            created = False
+        else:
+            created = True
+            log.debug("created session %s with %d workers on %s", self.settings.session, count, self.address)
         if wait:
-            self.wait_ready()
-        return True
+            try:
+                self.wait_ready()
+            except TmuxorchError:
+                if created:
+                    self.kill()
+                raise
+        return created
 
     def wait_ready(self, timeout: float | None = None) -> None:
         """Wait until every pane's shell is ready to read what is typed (keys typed earlier are lost)."""
