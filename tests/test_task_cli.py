@@ -91,7 +91,7 @@ def test_bad_inputs_are_one_line_errors(cli_env: dict[str, str], settings: Setti
     one_line_error(run_cli("tasks-retry", "dup", env=cli_env), 1, "only failed tasks can be retried")
     one_line_error(run_cli("tasks-clean", env=cli_env), 2, "one of the arguments --hours --keep is required")
     one_line_error(run_cli("tasks-clean", "--hours", "1", "--keep", "2", env=cli_env), 2, "not allowed with")
-    one_line_error(run_cli("tasks-tail", "dup", "-n", "x", env=cli_env), 2, "invalid number of lines")
+    one_line_error(run_cli("tasks-tail", "dup", "-n", "x", env=cli_env), 2, "invalid --lines 'x'")
     assert not (Path(settings.tasks_dir or "").parent / "evil").exists()
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import TYPE_CHECKING
 
+from ..errors import TmuxorchError, UsageError
 from .args import CommandSpec, command_text, json_flag, no_args, positive_float, worker_index
 from .output import print_json, print_table
 
@@ -16,7 +18,8 @@ if TYPE_CHECKING:
 def cmd_init(args: argparse.Namespace, orch: Orchestrator) -> int:
     workers = args.count if args.count is not None else orch.settings.workers
     if orch.init(workers):
-        print(f"created session {orch.settings.session!r} with master + {workers} workers on socket {orch.address!r}")
+        noun = "worker" if workers == 1 else "workers"
+        print(f"created session {orch.settings.session!r} with master + {workers} {noun} on socket {orch.address!r}")
     else:
         print(f"session {orch.settings.session!r} already exists on socket {orch.address!r}; left as it is")
     return 0
@@ -73,7 +76,14 @@ def cmd_kill(args: argparse.Namespace, orch: Orchestrator) -> int:
 
 
 def cmd_capture(args: argparse.Namespace, orch: Orchestrator) -> int:
-    for path in orch.capture(args.directory):
+    target = args.directory
+    if target is not None and os.path.lexists(target) and not os.path.isdir(target):
+        raise UsageError(f"capture: {target!r} is not a directory")
+    try:
+        paths = orch.capture(target)
+    except OSError as err:
+        raise TmuxorchError(f"cannot write the snapshots to {err.filename or target}: {err.strerror or err}") from None
+    for path in paths:
         print(path)
     return 0
 
@@ -120,7 +130,7 @@ def _barrier_args(parser: argparse.ArgumentParser, wait: bool) -> None:
     parser.add_argument("name", metavar="NAME", help="barrier (tmux wait-for channel) name")
     if wait:
         parser.add_argument("--timeout", dest="timeout_wait", type=positive_float, default=None, metavar="S",
-                            help="give up after S seconds (exit 1); default: --tmux-timeout")
+                            help="give up after S seconds (exit 1) [--tmux-timeout, 10]")
 
 
 def _workers_arg(text: str) -> int:
@@ -131,7 +141,7 @@ def _workers_arg(text: str) -> int:
     except ValueError:
         value = 0
     if not 1 <= value <= MAX_WORKERS:
-        raise argparse.ArgumentTypeError(f"invalid N {text!r}: expected a whole number from 1 to {MAX_WORKERS}")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number from 1 to {MAX_WORKERS}")
     return value
 
 
@@ -152,7 +162,7 @@ SESSION_COMMANDS: list[CommandSpec] = [
     ("logs-on", "log every pane, UTC-timestamped, to logs/tmux/<session>/pipes (idempotent)", no_args, cmd_logs_on),
     ("logs-off", "stop pane logging (idempotent)", no_args, cmd_logs_off),
     ("layout", "arrange the workers: tiled, even-horizontal, even-vertical",
-     lambda p: p.add_argument("name", metavar="NAME"), cmd_layout),
+     lambda p: p.add_argument("name", metavar="NAME", help="tiled, even-horizontal or even-vertical"), cmd_layout),
     ("barrier-wait", "wait until barrier NAME is signalled", lambda p: _barrier_args(p, True), cmd_barrier_wait),
     ("barrier-signal", "signal barrier NAME (wakes its waiters)", lambda p: _barrier_args(p, False), cmd_barrier_signal),
 ]

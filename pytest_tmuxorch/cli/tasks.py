@@ -267,7 +267,7 @@ def _lines(text: str) -> int:
     except ValueError:
         value = -1
     if value < 0:
-        raise argparse.ArgumentTypeError(f"invalid number of lines {text!r}: expected a whole number >= 0")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 0")
     return value
 
 
@@ -277,7 +277,7 @@ def _non_negative(text: str) -> float:
     except ValueError:
         value = -1.0
     if not value >= 0:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected a number >= 0")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number >= 0")
     return value
 
 
