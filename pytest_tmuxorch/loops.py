@@ -73,6 +73,8 @@ class PaneQueue(TaskQueue):
         ``queue/``.  Waits until the loops have exited; returns their IDs."""
         timeout = self.timeout if timeout is None else timeout
         live = self._live_ids()
+        if not live:
+            return []
         commands: list[Command] = []
         for index, pane in enumerate(self._workers()):
             if f"w{index}" in live:

@@ -145,8 +145,8 @@ class TaskQueue:
         ``cwd`` defaults to the current directory; ``env`` is added to the worker's environment;
         ``id`` must be a safe file name not used by any task yet (default: a fresh one).
         """
+        task = self._new_task(command, cwd, env, id)  # bad input creates nothing
         self.init()
-        task = self._new_task(command, cwd, env, id)
         if id is None:
             self._publish([task])
         else:
@@ -162,8 +162,8 @@ class TaskQueue:
     def enqueue_many(self, commands: Iterable[Command], cwd: str | os.PathLike[str] | None = None,
                      env: dict[str, str] | None = None) -> builtins.list[Task]:
         """Add many tasks (all validated first, then each published atomically); IDs in order."""
-        self.init()
         tasks = [self._new_task(command, cwd, env, None) for command in commands]
+        self.init()
         self._publish(tasks)
         return tasks
 

@@ -92,6 +92,7 @@ def cancel(queue: TaskQueue, task_id: str, grace: float = 2.0, timeout: float | 
     ``grace`` seconds).  Finished tasks raise :class:`TaskStateError`, unknown ones
     :class:`TaskNotFoundError`.
     """
+    queue.find(task_id)  # an unknown ID creates nothing
     queue.init()
     timeout = queue.timeout if timeout is None else timeout
     started = time.monotonic()
@@ -240,7 +241,7 @@ def live_workers(queue: TaskQueue) -> list[dict[str, Any]]:
 def health(queue: TaskQueue, requeue: bool = False, grace: float = 2.0) -> Health:
     """Counts per state, live workers, stale running tasks (with ``requeue``: their processes
     ended, then requeued), and malformed files waiting in queue/ or already quarantined."""
-    if requeue:
+    if requeue and queue.root.is_dir():
         queue.init()
     report = Health(counts={}, workers=[])
     _stale(queue, requeue, grace, report)
@@ -259,10 +260,10 @@ def health(queue: TaskQueue, requeue: bool = False, grace: float = 2.0) -> Healt
 
 def retry(queue: TaskQueue, task_id: str) -> Task:
     """Put a failed (or cancelled) task back in ``queue/``: results cleared, attempt kept."""
-    queue.init()
     state = queue.find(task_id)
     if state != "failed":
         raise TaskStateError(f"task {task_id!r} is {state_word(state)}; only failed tasks can be retried")
+    queue.init()
     holding = queue.path("tmp", f"{task_id}.{os.getpid()}.retrying")
     try:
         os.rename(queue.path("failed", task_id), holding)

@@ -102,7 +102,8 @@ class Worker:
             self.say(f"a worker loop {self.id} is already running on {queue.root}; not starting another")
             return 1
         os.ftruncate(lock_fd, 0)
-        os.write(lock_fd, f"{self.pid} {time.time()!r}\n".encode())
+        with contextlib.suppress(OSError):  # only informative (tasks-health shows it): a full disk is no reason to stop
+            os.write(lock_fd, f"{self.pid} {time.time()!r}\n".encode())
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         old_wakeup = signal.set_wakeup_fd(wake_w)
         handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
