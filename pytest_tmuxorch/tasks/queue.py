@@ -10,6 +10,7 @@ Layout under the root (``var/tmux/<session>/tasks`` unless configured)::
     quarantine/                     malformed files found in queue/, never run
     quarantine.log                  one line per quarantined file: when, name, why
     enqueue.lock                    filelock taken only to enqueue a task with a chosen ID
+    start.lock                      filelock held by ``tasks-start`` while it starts loops
 
 Protocol, and why it is safe:
 
