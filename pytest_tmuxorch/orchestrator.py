@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import barrier, layout, logs
 from ._log import get_logger
-from .errors import ServerNotFoundError, SessionNotFoundError, TmuxError, TmuxorchError, UsageError
+from .errors import ServerNotFoundError, SessionNotFoundError, TmuxError, UsageError
 from .layout import PaneStatus
 from .panes import Pane, typing_commands, wait_panes_ready
 from .settings import Settings, from_env
@@ -71,8 +71,7 @@ class Orchestrator:
     def init(self, workers: int | None = None, wait: bool = True) -> bool:
         """Create the session with master + ``workers`` panes (default: settings) unless it exists.
 
-        Returns True if it was created.  With ``wait`` (default), returns once every shell is ready;
-        a session whose shells never get ready is killed again (nothing is left behind).
+        Returns True if it was created.  With ``wait`` (default), returns once every shell is ready.
         """
         count = self.settings.workers if workers is None else workers
         if self.exists():
@@ -89,12 +88,7 @@ class Orchestrator:
             created = True
             log.debug("created session %s with %d workers on %s", self.settings.session, count, self.address)
         if wait:
-            try:
-                self.wait_ready()
-            except TmuxorchError:
-                if created:
-                    self.kill()
-                raise
+            self.wait_ready()
         return created
 
     def wait_ready(self, timeout: float | None = None) -> None:

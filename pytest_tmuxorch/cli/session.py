@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -17,7 +18,15 @@ if TYPE_CHECKING:
 
 def cmd_init(args: argparse.Namespace, orch: Orchestrator) -> int:
     workers = args.count if args.count is not None else orch.settings.workers
-    if orch.init(workers):
+    existed = orch.exists()
+    try:
+        created = orch.init(workers)
+    except TmuxorchError:
+        if not existed:  # a session whose shells cannot start (--shell /no/such/shell): leave nothing
+            with contextlib.suppress(TmuxorchError):
+                orch.kill()
+        raise
+    if created:
         noun = "worker" if workers == 1 else "workers"
         print(f"created session {orch.settings.session!r} with master + {workers} {noun} on socket {orch.address!r}")
     else:
