@@ -95,3 +95,86 @@ def kill_and_wait(pid: int, timeout: float) -> None:
     except ProcessLookupError:
         return
     wait_pid_gone(pid, timeout)
+
+
+# --- a task's session: find its processes, prove them, end them --------------------------------
+# A task runs in its own session (setsid): its leader's pid is the session id of every process it
+# starts.  Linux does not reuse a pid while a session or process group with that id exists, so
+# the processes in session ``sid`` that started no earlier than the recorded leader are the
+# task's, unless the leader is gone and the pid was reused: a live process ``sid`` with another
+# start time means the task's session is over.
+
+
+def session_members(sid: int, leader_start: int) -> list[int]:
+    """The live processes (zombies excluded) of the session ``sid`` whose leader started at
+    ``leader_start`` (clock ticks since boot, :func:`start_time`)."""
+    leader = start_time(sid)
+    if leader is not None and leader != leader_start:
+        return []  # pid reused: the task's session ended
+    members = []
+    for name in os.listdir("/proc"):
+        fields = proc_stat(int(name)) if name.isdigit() else None
+        try:
+            if fields and fields[0] != b"Z" and int(fields[3]) == sid and int(fields[19]) >= leader_start:
+                members.append(int(name))
+        except (IndexError, ValueError):
+            continue
+    return members
+
+
+def env_session_leaders(entries: list[bytes]) -> list[int]:
+    """Session leaders (pid == session id) whose environment holds every ``KEY=value`` of
+    ``entries``: how a task is found when its pid was never recorded."""
+    found = []
+    for name in os.listdir("/proc"):
+        fields = proc_stat(int(name)) if name.isdigit() else None
+        if not fields or fields[0] == b"Z" or fields[3] != name.encode():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as handle:
+                environ = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if all(entry in environ for entry in entries):
+            found.append(int(name))
+    return found
+
+
+def signal_member(pid: int, sid: int, leader_start: int, sig: int) -> None:
+    """Send ``sig`` to ``pid`` if it is in the session (see :func:`session_members`).  Through a
+    pidfd, checked after it is opened: the process signalled is the one proven, even if ``pid``
+    is reused meanwhile."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return  # gone already
+    try:
+        fields = proc_stat(pid)
+        if fields and int(fields[3]) == sid and int(fields[19]) >= leader_start:
+            signal.pidfd_send_signal(pidfd, sig)
+    except (OSError, IndexError, ValueError):
+        pass  # exited meanwhile
+    finally:
+        os.close(pidfd)
+
+
+def end_session(sid: int, leader_start: int, grace: float, timeout: float) -> list[int]:
+    """End a task's session: SIGTERM to each of its processes, SIGKILL to those left after
+    ``grace`` seconds, then wait up to ``timeout`` seconds.  Returns the pids still alive (none,
+    unless something cannot be killed: another user's process, or one stuck in the kernel)."""
+
+    def left() -> list[int]:
+        return session_members(sid, leader_start)
+
+    def gone(seconds: float) -> bool:
+        try:
+            return wait_until(lambda: None if left() else True, seconds, lambda: TimeoutError())
+        except TimeoutError:
+            return False
+
+    for sig, seconds in ((signal.SIGTERM, grace), (signal.SIGKILL, timeout)):
+        for pid in left():
+            signal_member(pid, sid, leader_start, sig)
+        if gone(seconds):
+            return []
+    return left()

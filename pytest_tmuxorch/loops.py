@@ -2,7 +2,8 @@
 
 :class:`PaneQueue` is a :class:`~pytest_tmuxorch.tasks.queue.TaskQueue` bound to the worker panes
 of an orchestrator: ``start`` types ``tmuxorch worker <root> w<N>`` into every worker pane that
-has no live loop, ``stop`` interrupts them.  The queue itself knows nothing of panes.
+has no live loop, ``stop`` interrupts them, ``shutdown`` stops them before the session is
+killed.  The queue itself knows nothing of panes.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ import sys
 import time
 from collections.abc import Callable
 
+from ._log import get_logger
 from ._proc import wait_until
-from .errors import TmuxTimeoutError
+from .errors import TmuxorchError, TmuxTimeoutError
 from .panes import Pane, key_commands, typing_commands
 from .tasks.queue import TaskQueue
 from .tmux import Tmux
 from .transport import Command
+
+log = get_logger("pytest_tmuxorch.tasks")
 
 
 class PaneQueue(TaskQueue):
@@ -37,12 +41,23 @@ class PaneQueue(TaskQueue):
     def start(self, timeout: float | None = None) -> list[str]:
         """Start a worker loop in every worker pane that has none; wait until they run.
 
-        Returns the IDs of the loops started (empty when all were running already).
+        Returns the IDs of the loops started (empty when all were running already).  Concurrent
+        starts take turns (a lock in the queue's root): one starts the loops, the others find
+        them running.
         """
+        from filelock import FileLock, Timeout
+
         self.init()
+        timeout = self.timeout if timeout is None else timeout
+        try:
+            with FileLock(self.dir("start.lock"), timeout=timeout):
+                return self._start(timeout)
+        except Timeout:
+            raise TmuxTimeoutError(f"another tasks-start held {self.dir('start.lock')} for {timeout:g}s") from None
+
+    def _start(self, timeout: float) -> list[str]:
         with contextlib.suppress(FileNotFoundError):  # left by a stop that did not finish
             os.unlink(self.stopping_flag)
-        timeout = self.timeout if timeout is None else timeout
         live = self._live_ids()
         missing = [(f"w{index}", pane) for index, pane in enumerate(self._workers()) if f"w{index}" not in live]
         commands: list[Command] = []
@@ -58,6 +73,8 @@ class PaneQueue(TaskQueue):
         ``queue/``.  Waits until the loops have exited; returns their IDs."""
         timeout = self.timeout if timeout is None else timeout
         live = self._live_ids()
+        if not live:
+            return []
         commands: list[Command] = []
         for index, pane in enumerate(self._workers()):
             if f"w{index}" in live:
@@ -73,6 +90,21 @@ class PaneQueue(TaskQueue):
         finally:
             os.unlink(self.stopping_flag)
         return sorted(live)
+
+    def shutdown(self, timeout: float | None = None) -> tuple[list[str], list[str]]:
+        """Before the session is killed: stop its live loops, so that their running tasks are
+        ended and go back to ``queue/`` (attempt counted) rather than being orphaned.  Returns
+        (the loops stopped, the tasks put back).  Creates nothing; never raises a tmux error
+        (a loop that does not stop in time still ends its task on the SIGHUP of the kill)."""
+        if not os.path.isdir(self.dir("workers")) or not self._live_ids():
+            return [], []
+        running = self.names("running")
+        try:
+            stopped = self.stop(timeout)
+        except TmuxorchError as err:
+            log.debug("stopping the worker loops of %s before a kill: %s", self.root, err)
+            stopped = []
+        return stopped, [name for name in running if self.find(name, quiet=True) == "queue"]
 
     def _live_ids(self) -> set[str]:
         return {info["worker"] for info in self.live_workers()}

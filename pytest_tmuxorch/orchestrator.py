@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import barrier, layout, logs
 from ._log import get_logger
-from .errors import ServerNotFoundError, SessionNotFoundError, UsageError
+from .errors import ServerNotFoundError, SessionNotFoundError, TmuxError, UsageError
 from .layout import PaneStatus
 from .panes import Pane, typing_commands, wait_panes_ready
 from .settings import Settings, from_env
@@ -77,20 +77,32 @@ class Orchestrator:
         if self.exists():
             log.debug("session %s already exists on %s", self.settings.session, self.address)
             return False
-        self.tmux.chain(layout.create_commands(self.settings, count))
-        log.debug("created session %s with %d workers on %s", self.settings.session, count, self.address)
+        self.tmux.check_socket_path()
+        try:
+            self.tmux.chain(layout.create_commands(self.settings, count))
+        except TmuxError as err:  # a concurrent init won: the session is there, as asked
+            if "duplicate session" not in str(err):
+                raise
+            created = False
+        else:
+            created = True
+            log.debug("created session %s with %d workers on %s", self.settings.session, count, self.address)
         if wait:
             self.wait_ready()
-        return True
+        return created
 
     def wait_ready(self, timeout: float | None = None) -> None:
         """Wait until every pane's shell is ready to read what is typed (keys typed earlier are lost)."""
         wait_panes_ready(self.tmux, [status.pane_id for status in self.status()], timeout)
 
     def kill(self) -> bool:
-        """Kill the session, then the private server if no session is left.  False if not running."""
+        """Kill the session, then the private server if no session is left.  False if not running.
+
+        Worker loops are stopped first: the tasks they run are ended and go back to ``queue/``."""
         if not self.exists():
             return False
+        if (self.settings.tasks_root / "workers").is_dir():
+            self.tasks.shutdown()
         self.tmux.run("kill-session", "-t", layout.session_target(self.settings))
         try:
             remaining = self.tmux.run("list-sessions", "-F", "#{session_id}")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ._log import get_logger
 from ._proc import kill_and_wait, wait_pid_gone
-from .errors import ServerNotFoundError, SessionNotFoundError, TmuxTimeoutError
+from .errors import ServerNotFoundError, SessionNotFoundError, TmuxTimeoutError, UsageError
 from .settings import Settings
 from .transport import Command, SubprocessTransport, Transport
 
@@ -60,6 +60,15 @@ class Tmux:
             return Path(self.settings.socket_path)
         tmpdir = os.environ.get("TMUX_TMPDIR") or "/tmp"
         return Path(tmpdir, f"tmux-{os.getuid()}", self.settings.socket)
+
+    def check_socket_path(self) -> None:
+        """Before a server is started: its socket's directory must exist, and nothing but a socket
+        may be at its path (tmux deletes whatever is there)."""
+        path = self.socket_file
+        if self.settings.socket_path and not path.parent.is_dir():
+            raise UsageError(f"cannot create the tmux socket {str(path)!r}: no such directory {str(path.parent)!r}")
+        if os.path.lexists(path) and not path.is_socket():
+            raise UsageError(f"{str(path)!r} exists and is not a socket (tmux would delete it): choose another socket")
 
     @property
     def libtmux(self) -> libtmux.Server:

@@ -113,7 +113,7 @@ def test_errors_against_a_running_session(cli_env: dict[str, str], orch: Orchest
     assert_one_line_error(run_cli("--session", "other", "status", env=cli_env), 1, "no session 'other' on tmux socket")
     assert_one_line_error(run_cli("layout", "spiral", env=cli_env), 2, "invalid layout 'spiral'")
     assert_one_line_error(run_cli("barrier-wait", "bad/name", env=cli_env), 2, "invalid barrier name 'bad/name'")
-    assert_one_line_error(run_cli("barrier-wait", "b", "--timeout", "-3", env=cli_env), 2, "invalid timeout '-3'")
+    assert_one_line_error(run_cli("barrier-wait", "b", "--timeout", "-3", env=cli_env), 2, "invalid --timeout '-3'")
     assert len(orch.status()) == 3
 
 

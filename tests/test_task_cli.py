@@ -91,7 +91,7 @@ def test_bad_inputs_are_one_line_errors(cli_env: dict[str, str], settings: Setti
     one_line_error(run_cli("tasks-retry", "dup", env=cli_env), 1, "only failed tasks can be retried")
     one_line_error(run_cli("tasks-clean", env=cli_env), 2, "one of the arguments --hours --keep is required")
     one_line_error(run_cli("tasks-clean", "--hours", "1", "--keep", "2", env=cli_env), 2, "not allowed with")
-    one_line_error(run_cli("tasks-tail", "dup", "-n", "x", env=cli_env), 2, "invalid number of lines")
+    one_line_error(run_cli("tasks-tail", "dup", "-n", "x", env=cli_env), 2, "invalid --lines 'x'")
     assert not (Path(settings.tasks_dir or "").parent / "evil").exists()
 
 
@@ -176,9 +176,11 @@ def test_sigkilled_loop_stale_health_requeue(stopped: Orchestrator, cli_env: dic
         os.kill(owner, signal.SIGKILL)  # the loop this test started, by its pid
         wait_until(lambda: owner not in [w["pid"] for w in queue.live_workers()], what="loop gone")
         health = run_cli("tasks-health", env=cli_env)
-        assert health.returncode == 1 and f"stale: {task}" in health.stdout and "STALE" in health.stdout, health
+        assert health.returncode == 1 and f"stale: {task}" in health.stdout, health
+        assert f"STILL RUNNING (pids {orphan})" in health.stdout, health  # the task outlived its loop
         fixed = run_cli("tasks-health", "--requeue", env=cli_env)
-        assert fixed.returncode == 0 and "requeued" in fixed.stdout
+        assert fixed.returncode == 0 and f"requeued (after ending its processes {orphan})" in fixed.stdout, fixed
+        assert not pid_alive(orphan)  # ended before the task could run again
         assert run_cli("tasks-health", env=cli_env).returncode == 0
         assert queue.start() != []  # only the killed loop's pane needs a new one
         assert run_cli("tasks-wait", task, env=cli_env).returncode == 0

@@ -86,8 +86,9 @@ def test_argv_is_stored_quoted_and_comes_back_word_for_word() -> None:
 @pytest.mark.parametrize(
     ("text", "why"),
     [
-        ("", "cut short"),
+        ("", "empty file"),
         ("ID=a\nMODE=shell\nCMD=true", "cut short"),
+        ("ID=a\nMODE=shell", "no CMD= line (and no final newline)"),
         ("ID=a\nMODE=shell\n", "no CMD"),
         ("MODE=shell\nCMD=true\n", "no ID"),
         ("ID=a\nMODE=shell\nCMD=true\nCMD=false\n", "CMD given twice"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -42,17 +43,26 @@ class ArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:
-        raise UsageError(f"{self.prog}: {message}")
+        """One line: ``init: invalid N '-3': expected ...`` (main adds the ``tmuxorch:``)."""
+        match = re.match(r"argument ([^:]+): (['\"].*)", message, re.S)  # a bad value, from our types
+        if match:
+            message = f"invalid {match.group(1).split('/')[-1]} {match.group(2)}"
+        command = self.prog.partition(" ")[2]
+        raise UsageError(f"{command}: {message}" if command else message)
 
 
 _SHORT = {"socket": "-L", "socket_path": "-S", "session": "-s", "workers": "-w"}
 
 
-def global_options() -> ArgumentParser:
-    """The settings flags, each overriding its environment variable (see settings.FIELDS)."""
+SETTINGS_NOTE = "settings such as --socket, --session or --tmux-timeout work here too: see 'tmuxorch --help'"
+
+
+def global_options(hidden: bool = False) -> ArgumentParser:
+    """The settings flags, each overriding its environment variable (see settings.FIELDS);
+    ``hidden``: accepted but not listed (a subcommand's help shows its own arguments)."""
     from ..settings import FIELDS, Settings
 
-    defaults = Settings()
+    defaults = Settings(transport="subprocess")  # the console script's default transport
     parent = ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     group = parent.add_argument_group("settings (override the environment)")
     for field in FIELDS:
@@ -62,7 +72,8 @@ def global_options() -> ArgumentParser:
         shown = f", {default}" if default is not None else ""
         flags = [field.flag, _SHORT[field.name]] if field.name in _SHORT else [field.flag]
         metavar = "S" if field.kind is float else "N" if field.kind is int else field.name.split("_")[-1].upper()
-        group.add_argument(*flags, dest=field.name, metavar=metavar, help=f"{field.help} [${field.env}{shown}]")
+        shown_help = argparse.SUPPRESS if hidden else f"{field.help} [${field.env}{shown}]"
+        group.add_argument(*flags, dest=field.name, metavar=metavar, help=shown_help)
     return parent
 
 
@@ -88,7 +99,7 @@ def positive_float(text: str) -> float:
     except ValueError:
         value = -1.0
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"invalid timeout {text!r}: expected a positive number of seconds")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of seconds")
     return value
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import TmuxorchError, UsageError
-from .args import ArgumentParser, CommandSpec, global_options
+from .args import SETTINGS_NOTE, ArgumentParser, CommandSpec, global_options
 
 if TYPE_CHECKING:
     from ..orchestrator import Orchestrator
@@ -55,7 +55,7 @@ def all_commands() -> list[CommandSpec]:
 def build_parser(argv: Sequence[str] | None = None) -> ArgumentParser:
     """The full parser.  With ``argv``, only the subcommands named in it are built in full (the
     others are listed for ``--help`` only): building every subparser would double start-up time."""
-    common = global_options()
+    common, hidden = global_options(), global_options(hidden=True)
     parser = ArgumentParser(prog="tmuxorch", description=DESCRIPTION, epilog=EPILOG, parents=[common])
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=ArgumentParser)
@@ -64,8 +64,9 @@ def build_parser(argv: Sequence[str] | None = None) -> ArgumentParser:
         if named is not None and name not in named:
             sub.add_parser(name, help=summary, add_help=False)
             continue
-        child = sub.add_parser(name, help=summary, description=summary, parents=[common])
+        child = sub.add_parser(name, help=summary, description=summary, parents=[hidden])
         configure(child)
+        child.epilog = f"{child.epilog}\n\n{SETTINGS_NOTE}" if child.epilog else SETTINGS_NOTE
         child.set_defaults(handler=handler)
     return parser
 
@@ -101,3 +102,6 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as err:  # the filesystem said no (permissions, a full disk): still one line
+        print(f"tmuxorch: {err.strerror or err}{f': {err.filename}' if err.filename else ''}", file=sys.stderr)
+        return 1

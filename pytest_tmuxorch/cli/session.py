@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from typing import TYPE_CHECKING
 
+from ..errors import TmuxorchError, UsageError
 from .args import CommandSpec, command_text, json_flag, no_args, positive_float, worker_index
 from .output import print_json, print_table
 
@@ -15,8 +18,17 @@ if TYPE_CHECKING:
 
 def cmd_init(args: argparse.Namespace, orch: Orchestrator) -> int:
     workers = args.count if args.count is not None else orch.settings.workers
-    if orch.init(workers):
-        print(f"created session {orch.settings.session!r} with master + {workers} workers on socket {orch.address!r}")
+    existed = orch.exists()
+    try:
+        created = orch.init(workers)
+    except TmuxorchError:
+        if not existed:  # a session whose shells cannot start (--shell /no/such/shell): leave nothing
+            with contextlib.suppress(TmuxorchError):
+                orch.kill()
+        raise
+    if created:
+        noun = "worker" if workers == 1 else "workers"
+        print(f"created session {orch.settings.session!r} with master + {workers} {noun} on socket {orch.address!r}")
     else:
         print(f"session {orch.settings.session!r} already exists on socket {orch.address!r}; left as it is")
     return 0
@@ -58,6 +70,13 @@ def cmd_status(args: argparse.Namespace, orch: Orchestrator) -> int:
 
 
 def cmd_kill(args: argparse.Namespace, orch: Orchestrator) -> int:
+    if orch.exists() and (orch.settings.tasks_root / "workers").is_dir():
+        loops, back = orch.tasks.shutdown()
+        if loops:
+            print(f"stopped worker loops: {' '.join(loops)}", file=sys.stderr)
+        for task_id in back:
+            attempt = orch.tasks.get(task_id).attempt
+            print(f"task {task_id} was running: ended and returned to queue/ (attempt {attempt} counted)", file=sys.stderr)
     if orch.kill():
         print(f"killed session {orch.settings.session!r} on socket {orch.address!r}")
     else:
@@ -66,7 +85,14 @@ def cmd_kill(args: argparse.Namespace, orch: Orchestrator) -> int:
 
 
 def cmd_capture(args: argparse.Namespace, orch: Orchestrator) -> int:
-    for path in orch.capture(args.directory):
+    target = args.directory
+    if target is not None and os.path.lexists(target) and not os.path.isdir(target):
+        raise UsageError(f"capture: {target!r} is not a directory")
+    try:
+        paths = orch.capture(target)
+    except OSError as err:
+        raise TmuxorchError(f"cannot write the snapshots to {err.filename or target}: {err.strerror or err}") from None
+    for path in paths:
         print(path)
     return 0
 
@@ -113,7 +139,7 @@ def _barrier_args(parser: argparse.ArgumentParser, wait: bool) -> None:
     parser.add_argument("name", metavar="NAME", help="barrier (tmux wait-for channel) name")
     if wait:
         parser.add_argument("--timeout", dest="timeout_wait", type=positive_float, default=None, metavar="S",
-                            help="give up after S seconds (exit 1); default: --tmux-timeout")
+                            help="give up after S seconds (exit 1) [--tmux-timeout, 10]")
 
 
 def _workers_arg(text: str) -> int:
@@ -124,7 +150,7 @@ def _workers_arg(text: str) -> int:
     except ValueError:
         value = 0
     if not 1 <= value <= MAX_WORKERS:
-        raise argparse.ArgumentTypeError(f"invalid N {text!r}: expected a whole number from 1 to {MAX_WORKERS}")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number from 1 to {MAX_WORKERS}")
     return value
 
 
@@ -145,7 +171,7 @@ SESSION_COMMANDS: list[CommandSpec] = [
     ("logs-on", "log every pane, UTC-timestamped, to logs/tmux/<session>/pipes (idempotent)", no_args, cmd_logs_on),
     ("logs-off", "stop pane logging (idempotent)", no_args, cmd_logs_off),
     ("layout", "arrange the workers: tiled, even-horizontal, even-vertical",
-     lambda p: p.add_argument("name", metavar="NAME"), cmd_layout),
+     lambda p: p.add_argument("name", metavar="NAME", help="tiled, even-horizontal or even-vertical"), cmd_layout),
     ("barrier-wait", "wait until barrier NAME is signalled", lambda p: _barrier_args(p, True), cmd_barrier_wait),
     ("barrier-signal", "signal barrier NAME (wakes its waiters)", lambda p: _barrier_args(p, False), cmd_barrier_signal),
 ]

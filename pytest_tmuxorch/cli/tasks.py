@@ -153,7 +153,7 @@ def cmd_retry(args: argparse.Namespace, orch: Orchestrator) -> int:
 
 
 def cmd_health(args: argparse.Namespace, orch: Orchestrator) -> int:
-    health = _queue(orch).health(requeue=args.requeue)
+    health = _queue(orch).health(requeue=args.requeue, grace=args.grace)
     if args.json:
         print_json(health.as_dict())
         return 0 if health.ok else 1
@@ -161,7 +161,15 @@ def cmd_health(args: argparse.Namespace, orch: Orchestrator) -> int:
     workers = ", ".join(f"{w['worker']} (pid {w['pid']})" for w in health.workers) or "none"
     print(f"live worker loops: {workers}")
     for task in health.stale:
-        fate = "requeued" if task.id in health.requeued else "STALE (tasks-health --requeue puts it back)"
+        alive, ended = " ".join(map(str, health.alive.get(task.id, []))), health.ended.get(task.id)
+        if task.id in health.requeued:
+            fate = f"requeued (after ending its processes {' '.join(map(str, ended))})" if ended else "requeued"
+        elif alive and args.requeue:
+            fate = f"NOT requeued: its processes {alive} survived SIGTERM and SIGKILL"
+        elif alive:
+            fate = f"STILL RUNNING (pids {alive}): tasks-health --requeue ends it, then puts it back"
+        else:
+            fate = "STALE (tasks-health --requeue puts it back)"
         print(f"stale: {task.id} worker {task.worker or '?'} pid {task.worker_pid or '?'} is gone: {fate}")
     for line in health.malformed:
         print(f"malformed in queue/: {line}")
@@ -259,7 +267,7 @@ def _lines(text: str) -> int:
     except ValueError:
         value = -1
     if value < 0:
-        raise argparse.ArgumentTypeError(f"invalid number of lines {text!r}: expected a whole number >= 0")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 0")
     return value
 
 
@@ -269,7 +277,7 @@ def _non_negative(text: str) -> float:
     except ValueError:
         value = -1.0
     if not value >= 0:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected a number >= 0")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number >= 0")
     return value
 
 
@@ -290,7 +298,10 @@ def _cancel_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _health_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--requeue", action="store_true", help="put stale running tasks back in queue/")
+    parser.add_argument("--requeue", action="store_true",
+                        help="put stale running tasks back in queue/, after ending what still runs of them")
+    parser.add_argument("--grace", type=_non_negative, default=2.0, metavar="S",
+                        help="seconds between SIGTERM and SIGKILL for those processes [2]")
     json_flag(parser)
 
 

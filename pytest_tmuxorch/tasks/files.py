@@ -7,25 +7,42 @@ dead (the kernel drops flock locks with their process: pid reuse cannot fake one
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 
 
 def write_new(path: str, text: str, lock: bool = False) -> int | None:
     """Create ``path`` (must not exist) with ``text``; with ``lock``, keep it open, flocked, and
-    return the descriptor."""
+    return the descriptor.  On failure (a full disk) nothing is left behind, and the error names
+    ``path``."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         if lock:
             fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, text.encode())
-    except BaseException:
+        write_all(fd, text.encode())
+    except BaseException as err:
         os.close(fd)
+        os.unlink(path)
+        if isinstance(err, OSError) and not err.filename:
+            raise OSError(err.errno, err.strerror, path) from None
         raise
     if lock:
         return fd
     os.close(fd)
     return None
+
+
+def write_all(fd: int, data: bytes, offset: int | None = None) -> None:
+    """Write all of ``data`` (at ``offset`` with pwrite): a short write is retried, so a full disk
+    raises ENOSPC instead of leaving a file cut short."""
+    done = 0
+    while done < len(data):
+        view = memoryview(data)[done:]
+        written = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset + done)
+        if not written:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        done += written
 
 
 def try_lock(path: str, write: bool = False) -> int | None:
@@ -46,7 +63,7 @@ def try_lock(path: str, write: bool = False) -> int | None:
 def rewrite(fd: int, text: str) -> None:
     """Replace the content of the open file ``fd`` in place (readers may see it cut: they retry)."""
     data = text.encode("utf-8", errors="surrogateescape")
-    os.pwrite(fd, data, 0)
+    write_all(fd, data, 0)
     os.ftruncate(fd, len(data))
 
 

@@ -10,6 +10,7 @@ Layout under the root (``var/tmux/<session>/tasks`` unless configured)::
     quarantine/                     malformed files found in queue/, never run
     quarantine.log                  one line per quarantined file: when, name, why
     enqueue.lock                    filelock taken only to enqueue a task with a chosen ID
+    start.lock                      filelock held by ``tasks-start`` while it starts loops
 
 Protocol, and why it is safe:
 
@@ -45,7 +46,7 @@ from .._log import get_logger
 from .._proc import wait_until
 from ..errors import MalformedTaskError, TaskNotFoundError, TaskStateError, TmuxTimeoutError, UsageError
 from .files import write_new
-from .store import STATES, Command, Task, check_command, check_env_name, check_id, new_id, parse, serialize, state_word
+from .store import STATES, Command, Task, check_command, check_env_name, check_id, new_id, parse, serialize
 
 if TYPE_CHECKING:
     from .recovery import Health
@@ -109,7 +110,8 @@ class TaskQueue:
         command = check_command(command)
         where = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
         if "\0" in where or not os.path.isdir(where):
-            raise UsageError(f"invalid working directory {os.fspath(cwd or where)!r}: no such directory")
+            why = "not a directory" if os.path.exists(where) else "no such directory"
+            raise UsageError(f"invalid working directory {os.fspath(cwd or where)!r}: {why}")
         clean_env: dict[str, str] = {}
         for name, value in (env or {}).items():
             check_env_name(name)
@@ -121,10 +123,21 @@ class TaskQueue:
             env=clean_env, created=time.time(), state="queue",
         )
 
-    def _publish(self, task: Task) -> None:
-        temp = self.path("tmp", f"{task.id}.{os.getpid()}.new")
-        write_new(temp, serialize(task))
-        os.rename(temp, self.path("queue", task.id))
+    def _publish(self, tasks: builtins.list[Task]) -> None:
+        """Write every task in tmp/, then rename each into queue/: if one cannot be written (a
+        full disk), none is queued and no temporary file is left."""
+        temps: builtins.list[str] = []
+        try:
+            for task in tasks:
+                temp = self.path("tmp", f"{task.id}.{os.getpid()}.new")
+                write_new(temp, serialize(task))
+                temps.append(temp)
+        except BaseException:
+            for temp in temps:
+                os.unlink(temp)
+            raise
+        for temp, task in zip(temps, tasks, strict=True):
+            os.rename(temp, self.path("queue", task.id))
 
     def enqueue(self, command: Command, cwd: str | os.PathLike[str] | None = None,
                 env: dict[str, str] | None = None, id: str | None = None) -> Task:
@@ -133,27 +146,26 @@ class TaskQueue:
         ``cwd`` defaults to the current directory; ``env`` is added to the worker's environment;
         ``id`` must be a safe file name not used by any task yet (default: a fresh one).
         """
+        task = self._new_task(command, cwd, env, id)  # bad input creates nothing
         self.init()
-        task = self._new_task(command, cwd, env, id)
         if id is None:
-            self._publish(task)
+            self._publish([task])
         else:
             from filelock import FileLock
 
             with FileLock(self.dir("enqueue.lock"), timeout=self.timeout):
                 if self.find(task.id, quiet=True) is not None:
                     raise UsageError(f"task ID {task.id!r} is already used")
-                self._publish(task)
+                self._publish([task])
         log.debug("enqueued %s: %s", task.id, task.command_text)
         return task
 
     def enqueue_many(self, commands: Iterable[Command], cwd: str | os.PathLike[str] | None = None,
                      env: dict[str, str] | None = None) -> builtins.list[Task]:
         """Add many tasks (all validated first, then each published atomically); IDs in order."""
-        self.init()
         tasks = [self._new_task(command, cwd, env, None) for command in commands]
-        for task in tasks:
-            self._publish(task)
+        self.init()
+        self._publish(tasks)
         return tasks
 
     # --- reading --------------------------------------------------------------------------------
@@ -270,12 +282,13 @@ class TaskQueue:
 
         return cancel(self, task_id, grace, timeout)
 
-    def health(self, requeue: bool = False) -> Health:
-        """Counts per state, live workers, stale running tasks (requeued with ``requeue``), and
-        malformed files waiting in queue/ or already quarantined."""
+    def health(self, requeue: bool = False, grace: float = 2.0) -> Health:
+        """Counts per state, live workers, stale running tasks (with ``requeue``: what still runs
+        of them ended, SIGKILL ``grace`` seconds after SIGTERM, then requeued), and malformed
+        files waiting in queue/ or already quarantined."""
         from .recovery import health
 
-        return health(self, requeue)
+        return health(self, requeue, grace)
 
     def live_workers(self) -> builtins.list[dict[str, Any]]:
         """The worker loops running now: those holding their ``workers/<id>.lock``."""
@@ -285,25 +298,9 @@ class TaskQueue:
 
     def retry(self, task_id: str) -> Task:
         """Put a failed (or cancelled) task back in ``queue/``: results cleared, attempt kept."""
-        self.init()
-        state = self.find(task_id)
-        if state != "failed":
-            raise TaskStateError(f"task {task_id!r} is {state_word(state)}; only failed tasks can be retried")
-        holding = self.path("tmp", f"{task_id}.{os.getpid()}.retrying")
-        try:
-            os.rename(self.path("failed", task_id), holding)
-        except FileNotFoundError:
-            raise TaskStateError(f"task {task_id!r} was moved meanwhile (retried by someone else?)") from None
-        try:
-            with open(holding, encoding="utf-8", errors="surrogateescape", newline="") as handle:
-                task = parse(handle.read(), holding).reset()
-        except MalformedTaskError:
-            os.rename(holding, self.path("failed", task_id))
-            raise
-        self.write_state(task, "queue", "retry")
-        os.unlink(holding)
-        log.debug("retried %s", task_id)
-        return task
+        from .recovery import retry
+
+        return retry(self, task_id)
 
     def quarantine_log(self) -> builtins.list[str]:
         """One line per file moved to ``quarantine/``: when, its name, and why."""

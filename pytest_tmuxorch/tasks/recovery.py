@@ -1,9 +1,15 @@
-"""Recovering from trouble: cancelling tasks, and finding (and requeueing) the tasks of dead workers.
+"""Recovering from trouble: cancelling and retrying tasks, and the tasks of dead workers.
 
 A running task's worker holds the lock of its file in ``running/``: a lock anyone can take means
 the worker is dead.  Cancelling a running task asks its worker (a request file in ``cancel/``),
 which signals the task's process group while it still holds the task, so the group cannot have
 been reused.
+
+A dead worker's task may still run (its loop was SIGKILLed).  Its processes are those of its
+session, proven by the leader's pid and start time in the task file (see
+:func:`~pytest_tmuxorch._proc.session_members`).  ``health`` reports them; requeueing (or
+cancelling) such a task first ends them, and leaves the task where it is if they survive: a
+task is run at least once after a crash, never twice at the same time.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._log import get_logger
-from .._proc import wait_until
+from .._proc import end_session, env_session_leaders, session_members, start_time, wait_until
 from ..errors import MalformedTaskError, TaskStateError, TmuxTimeoutError
 from .files import read_fd, same_file, try_lock
 from .store import Task, parse, state_word
@@ -42,6 +48,8 @@ class Health:
     requeued: list[str] = field(default_factory=list)
     quarantined: list[str] = field(default_factory=list)
     malformed: list[str] = field(default_factory=list)
+    alive: dict[str, list[int]] = field(default_factory=dict)  # stale tasks still running: their pids
+    ended: dict[str, list[int]] = field(default_factory=dict)  # processes ended before requeueing
 
     @property
     def ok(self) -> bool:
@@ -52,8 +60,29 @@ class Health:
         return {
             "counts": self.counts, "workers": self.workers, "ok": self.ok,
             "stale": [task.as_dict() for task in self.stale], "requeued": self.requeued,
+            "alive": self.alive, "ended": self.ended,
             "quarantined": self.quarantined, "malformed": self.malformed,
         }
+
+
+def _sessions(task: Task) -> list[tuple[int, int]]:
+    """(session id, leader start time) of a task: as recorded, or, when its loop died before
+    recording them, found by the task's environment."""
+    if task.pid is not None and task.pid_start is not None:
+        return [(task.pid, task.pid_start)]
+    entries = [f"TMUXORCH_TASK_ID={task.id}".encode(), f"TMUXORCH_TASK_ATTEMPT={task.attempt}".encode()]
+    return [(leader, start_time(leader) or 0) for leader in env_session_leaders(entries)]
+
+
+def task_processes(task: Task) -> list[int]:
+    """The processes of a running task whose worker is gone (empty: nothing of it runs)."""
+    return sorted(pid for sid, start in _sessions(task) for pid in session_members(sid, start))
+
+
+def end_task(task: Task, grace: float, timeout: float) -> list[int]:
+    """End the processes of a task whose worker is gone (SIGTERM, SIGKILL after ``grace``);
+    return those that survived."""
+    return sorted(pid for sid, start in _sessions(task) for pid in end_session(sid, start, grace, timeout))
 
 
 def cancel(queue: TaskQueue, task_id: str, grace: float = 2.0, timeout: float | None = None) -> Task:
@@ -63,6 +92,7 @@ def cancel(queue: TaskQueue, task_id: str, grace: float = 2.0, timeout: float | 
     ``grace`` seconds).  Finished tasks raise :class:`TaskStateError`, unknown ones
     :class:`TaskNotFoundError`.
     """
+    queue.find(task_id)  # an unknown ID creates nothing
     queue.init()
     timeout = queue.timeout if timeout is None else timeout
     started = time.monotonic()
@@ -74,7 +104,7 @@ def cancel(queue: TaskQueue, task_id: str, grace: float = 2.0, timeout: float | 
         if state == "queue" and _cancel_queued(queue, task_id):
             return queue.get(task_id)
         if state == "running":
-            return _cancel_running(queue, task_id, timeout + grace - (time.monotonic() - started))
+            return _cancel_running(queue, task_id, grace, timeout + grace - (time.monotonic() - started))
         return None  # a worker is claiming it right now: look again
 
     return wait_until(cancelled, timeout + grace,
@@ -105,7 +135,7 @@ def _cancel_queued(queue: TaskQueue, task_id: str) -> bool:
         os.close(fd)
 
 
-def _cancel_running(queue: TaskQueue, task_id: str, remaining: float) -> Task:
+def _cancel_running(queue: TaskQueue, task_id: str, grace: float, remaining: float) -> Task:
     request = queue.path("cancel", task_id)
     with open(request, "w") as handle:
         handle.write(f"{os.getpid()} {time.time()!r}\n")
@@ -117,7 +147,7 @@ def _cancel_running(queue: TaskQueue, task_id: str, remaining: float) -> Task:
             raise TaskStateError(f"task {task_id!r} finished (exit 0) before it could be cancelled")
         if state == "queue" and _cancel_queued(queue, task_id):  # its worker was stopped meanwhile
             return queue.get(task_id)
-        if state == "running" and _cancel_stale(queue, task_id):
+        if state == "running" and _cancel_stale(queue, task_id, grace):
             return queue.get(task_id)
         return None
 
@@ -129,9 +159,8 @@ def _cancel_running(queue: TaskQueue, task_id: str, remaining: float) -> Task:
             os.unlink(request)
 
 
-def _cancel_stale(queue: TaskQueue, task_id: str) -> bool:
-    """A running task whose worker is dead: file it as cancelled (its processes, if any are
-    left, are not signalled: nothing proves their process group is still theirs)."""
+def _cancel_stale(queue: TaskQueue, task_id: str, grace: float) -> bool:
+    """A running task whose worker is dead: end what is left of it, file it as cancelled."""
     running = queue.path("running", task_id)
     fd = try_lock(running)
     if fd is None:
@@ -140,16 +169,26 @@ def _cancel_stale(queue: TaskQueue, task_id: str) -> bool:
         if not same_file(fd, running):
             return False
         task = parse(read_fd(fd), running)
+        alive = task_processes(task)
+        left = end_task(task, grace, queue.timeout) if alive else []
+        if left:
+            raise TaskStateError(f"task {task_id!r}: its worker is gone and its processes {_pids(left)} "
+                                 "survived SIGKILL; not cancelled")
         task.cancelled, task.ended = True, time.time()
-        task.error = "cancelled after its worker died; its processes were not signalled"
+        task.error = "cancelled after its worker died" + (f"; ended its processes {_pids(alive)}" if alive else "")
         queue.write_state(task, "failed", "cancelled")
         os.unlink(running)
         return True
     finally:
         os.close(fd)
 
-def _stale(queue: TaskQueue, requeue: bool) -> tuple[list[Task], list[str]]:
-    stale, requeued = [], []
+def _pids(pids: list[int]) -> str:
+    return " ".join(map(str, pids))
+
+
+def _stale(queue: TaskQueue, requeue: bool, grace: float, health: Health) -> None:
+    """Find the running tasks of dead workers; with ``requeue``, end what runs of them and put
+    them back in queue/ (a task whose processes survive stays where it is)."""
     for name in queue.names("running"):
         running = queue.path("running", name)
         fd = try_lock(running)
@@ -163,15 +202,23 @@ def _stale(queue: TaskQueue, requeue: bool) -> tuple[list[Task], list[str]]:
             except MalformedTaskError as err:
                 task = Task(id=name, command="", error=str(err))
             task.state = "running"
-            stale.append(task)
+            health.stale.append(task)
+            alive = task_processes(task) if not task.error else []
             if requeue and not task.error:
+                left = end_task(task, grace, queue.timeout) if alive else []
+                if left:
+                    health.alive[name] = left
+                    continue
+                if alive:
+                    health.ended[name] = alive
                 queue.write_state(task.reset(), "queue", "requeue")
                 os.unlink(running)
-                requeued.append(name)
+                health.requeued.append(name)
                 log.debug("requeued stale task %s", name)
+            elif alive:
+                health.alive[name] = alive
         finally:
             os.close(fd)
-    return stale, requeued
 
 def live_workers(queue: TaskQueue) -> list[dict[str, Any]]:
     """The worker loops running now: those holding their ``workers/<id>.lock``."""
@@ -191,12 +238,13 @@ def live_workers(queue: TaskQueue) -> list[dict[str, Any]]:
         live.append({"worker": name[:-5], "pid": int(info[0]) if info[:1] and info[0].isdigit() else None})
     return live
 
-def health(queue: TaskQueue, requeue: bool = False) -> Health:
-    """Counts per state, live workers, stale running tasks (requeued with ``requeue``), and
-    malformed files waiting in queue/ or already quarantined."""
-    if requeue:
+def health(queue: TaskQueue, requeue: bool = False, grace: float = 2.0) -> Health:
+    """Counts per state, live workers, stale running tasks (with ``requeue``: their processes
+    ended, then requeued), and malformed files waiting in queue/ or already quarantined."""
+    if requeue and queue.root.is_dir():
         queue.init()
-    stale, requeued = _stale(queue, requeue)
+    report = Health(counts={}, workers=[])
+    _stale(queue, requeue, grace, report)
     malformed = []
     for name in queue.names("queue"):
         try:
@@ -205,7 +253,29 @@ def health(queue: TaskQueue, requeue: bool = False) -> Health:
             continue
         except MalformedTaskError as err:
             malformed.append(str(err))
-    return Health(
-        counts=queue.counts(), workers=live_workers(queue), stale=stale, requeued=requeued,
-        quarantined=queue.quarantine_log(), malformed=malformed,
-    )
+    report.counts, report.workers = queue.counts(), live_workers(queue)
+    report.quarantined, report.malformed = queue.quarantine_log(), malformed
+    return report
+
+
+def retry(queue: TaskQueue, task_id: str) -> Task:
+    """Put a failed (or cancelled) task back in ``queue/``: results cleared, attempt kept."""
+    state = queue.find(task_id)
+    if state != "failed":
+        raise TaskStateError(f"task {task_id!r} is {state_word(state)}; only failed tasks can be retried")
+    queue.init()
+    holding = queue.path("tmp", f"{task_id}.{os.getpid()}.retrying")
+    try:
+        os.rename(queue.path("failed", task_id), holding)
+    except FileNotFoundError:
+        raise TaskStateError(f"task {task_id!r} was moved meanwhile (retried by someone else?)") from None
+    try:
+        with open(holding, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+            task = parse(handle.read(), holding).reset()
+    except MalformedTaskError:
+        os.rename(holding, queue.path("failed", task_id))
+        raise
+    queue.write_state(task, "queue", "retry")
+    os.unlink(holding)
+    log.debug("retried %s", task_id)
+    return task

@@ -15,6 +15,7 @@ Example (an argv task that ran and failed)::
     WORKER_PID=4242
     STARTED=1769249700.2
     PID=4250
+    PID_START=81234567
     ENDED=1769249700.9
     EXIT=1
 
@@ -164,6 +165,7 @@ class Task:
     worker_pid: int | None = None
     started: float | None = None
     pid: int | None = None
+    pid_start: int | None = None  # the leader's start time (clock ticks): proves its session is the task's
     ended: float | None = None
     exit_status: int | None = None
     signal: int | None = None
@@ -204,7 +206,7 @@ class Task:
     def reset(self) -> Task:
         """A copy ready to go back to the queue: runtime results cleared, attempt kept."""
         return replace(
-            self, worker=None, worker_pid=None, started=None, pid=None, ended=None,
+            self, worker=None, worker_pid=None, started=None, pid=None, pid_start=None, ended=None,
             exit_status=None, signal=None, cancelled=False, error=None, state="queue",
         )
 
@@ -213,7 +215,7 @@ class Task:
             "id": self.id, "state": self.state, "command": self.command, "shell": self.is_shell,
             "cwd": self.cwd, "env": dict(self.env), "created": self.created, "attempt": self.attempt,
             "worker": self.worker, "worker_pid": self.worker_pid, "started": self.started,
-            "pid": self.pid, "ended": self.ended, "exit_status": self.exit_status,
+            "pid": self.pid, "pid_start": self.pid_start, "ended": self.ended, "exit_status": self.exit_status,
             "signal": self.signal, "cancelled": self.cancelled, "error": self.error,
         }
 
@@ -230,7 +232,7 @@ def serialize(task: Task) -> str:
     lines += [f"ENV={name}={escape(value)}" for name, value in task.env.items()]
     for key, value in (
         ("CREATED", task.created), ("ATTEMPT", task.attempt), ("WORKER", task.worker),
-        ("WORKER_PID", task.worker_pid), ("STARTED", task.started), ("PID", task.pid),
+        ("WORKER_PID", task.worker_pid), ("STARTED", task.started), ("PID", task.pid), ("PID_START", task.pid_start),
         ("ENDED", task.ended), ("EXIT", task.exit_status), ("SIGNAL", task.signal),
     ):
         if value is not None:
@@ -242,7 +244,7 @@ def serialize(task: Task) -> str:
     return "\n".join(lines) + "\n"
 
 
-_INTS = {"ATTEMPT": "attempt", "WORKER_PID": "worker_pid", "PID": "pid", "EXIT": "exit_status", "SIGNAL": "signal"}
+_INTS = {"ATTEMPT": "attempt", "WORKER_PID": "worker_pid", "PID": "pid", "PID_START": "pid_start", "EXIT": "exit_status", "SIGNAL": "signal"}
 _FLOATS = {"CREATED": "created", "STARTED": "started", "ENDED": "ended"}
 _STRINGS = {"CWD": "cwd", "WORKER": "worker", "ERROR": "error"}
 _KEYS = {"ID", "MODE", "CMD", "ENV", "CANCELLED", *_INTS, *_FLOATS, *_STRINGS}
@@ -255,7 +257,10 @@ def parse(text: str, source: str = "task file") -> Task:
         return MalformedTaskError(f"malformed {source}, line {number}: {why}")
 
     if not text.endswith("\n"):
-        raise MalformedTaskError(f"malformed {source}: empty or cut short (no final newline)")
+        keys = {line.partition("=")[0] for line in text.split("\n")}
+        missing = [key for key in ("ID", "MODE", "CMD") if key not in keys]
+        why = f"no {missing[0]}= line (and no final newline)" if missing else "cut short (no final newline)"
+        raise MalformedTaskError(f"malformed {source}: {'empty file' if not text else why}")
     seen: set[str] = set()
     values: dict[str, Any] = {}
     env: dict[str, str] = {}

@@ -11,10 +11,16 @@ While idle it looks at ``queue/`` every ``idle_poll`` seconds (20 ms: a listdir 
 directory; no measurable CPU).  While a task runs it sleeps in ``poll()`` on a pidfd of the child,
 so a finished task is noticed at once, and every 100 ms checks ``cancel/`` for a cancel request.
 
-SIGINT (``tasks-stop`` types C-c), SIGTERM and SIGHUP stop the loop: a running task's process
-group gets SIGTERM, then SIGKILL after ``grace`` seconds, and the task goes back to ``queue/`` with
-its attempt count kept.  The child is reaped only after its group was signalled, so the process
-group ID signalled is always the task's own (no PID-reuse accident).
+SIGINT (``tasks-stop`` types C-c), SIGTERM and SIGHUP stop the loop, and so does its terminal
+hanging up (the pane or the server killed, whatever the shell does with SIGHUP): every process
+of the running task's session gets SIGTERM, then SIGKILL after ``grace`` seconds, and the task
+goes back to ``queue/`` with its attempt count kept.  The child is reaped only after that, so the
+session signalled is always the task's own (no PID-reuse accident).  Writing to a terminal that
+is gone never stops the loop half-way: :meth:`Worker.say` never raises.
+
+The task's pid and its start time are written into its running file as soon as it is spawned:
+if the loop itself is killed (SIGKILL), ``tasks-health`` can still prove which processes are the
+task's and end them before the task is requeued.
 """
 
 from __future__ import annotations
@@ -30,12 +36,14 @@ import sys
 import time
 from typing import TextIO
 
+from .._proc import end_session, start_time
 from ..errors import MalformedTaskError, UsageError
 from .files import read_fd, rewrite, try_lock
 from .queue import TaskQueue
 from .store import Task, check_id, escape, parse, serialize
 
 CANCEL_CHECK = 0.1  # seconds between looks for a cancel request while a task runs
+KILL_WAIT = 5.0  # seconds a task's processes get to vanish after SIGKILL
 # Signals a task starts with at their default action, whatever the loop (Python ignores SIGPIPE
 # and SIGXFSZ) or the pane's shell set.
 _DEFAULT_SIGNALS = tuple(
@@ -62,10 +70,23 @@ class Worker:
         self.held_back = False  # the stopping flag was seen (said once per stop)
         self.devnull = -1
         self.home_fd = -1
+        self.tty_fd = -1  # the pane's terminal: its hang-up stops the loop
 
     def say(self, text: str) -> None:
-        self.out.write(f"[{self.id}] {text}\n")
-        self.out.flush()
+        """One line in the pane.  Never raises: a terminal that is gone (EIO, EPIPE) stops the
+        loop as SIGHUP would, and later lines go nowhere."""
+        try:
+            self.out.write(f"[{self.id}] {text}\n")
+            self.out.flush()
+        except (OSError, ValueError) as err:
+            if getattr(err, "errno", None) in (errno.EIO, errno.EPIPE):
+                self.stopping = True
+            self.out = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the loop
+            if self.tty_fd >= 0:  # what Python prints at exit must not fail either
+                null = os.open(os.devnull, os.O_WRONLY)
+                for fd in (1, 2):
+                    os.dup2(null, fd)
+                os.close(null)
 
     # --- life cycle -----------------------------------------------------------------------------
 
@@ -81,13 +102,16 @@ class Worker:
             self.say(f"a worker loop {self.id} is already running on {queue.root}; not starting another")
             return 1
         os.ftruncate(lock_fd, 0)
-        os.write(lock_fd, f"{self.pid} {time.time()!r}\n".encode())
+        with contextlib.suppress(OSError):  # only informative (tasks-health shows it): a full disk is no reason to stop
+            os.write(lock_fd, f"{self.pid} {time.time()!r}\n".encode())
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         old_wakeup = signal.set_wakeup_fd(wake_w)
         handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         self.wake_fd = wake_r
         self.devnull = os.open(os.devnull, os.O_RDONLY)
         self.home_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            self.tty_fd = self.out.fileno() if os.isatty(self.out.fileno()) else -1
         _no_fd_leaks()
         self.say(f"waiting for tasks in {queue.root} (pid {self.pid}; C-c stops)")
         try:
@@ -104,6 +128,17 @@ class Worker:
     def _on_signal(self, signum: int, frame: object) -> None:
         self.stopping = True
 
+    def _watch(self, poller: select.poll) -> None:
+        """Wake ``poller`` on a signal, and when the terminal hangs up."""
+        poller.register(self.wake_fd, select.POLLIN)
+        if self.tty_fd >= 0:
+            poller.register(self.tty_fd, 0)  # POLLHUP and POLLERR are always reported
+
+    def _woken(self, events: list[tuple[int, int]]) -> None:
+        if any(fd == self.tty_fd and mask & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for fd, mask in events):
+            self.stopping = True  # the pane or its server is gone, SIGHUP or not
+        self._drain()
+
     def _drain(self) -> None:
         with contextlib.suppress(BlockingIOError):
             while os.read(self.wake_fd, 512):
@@ -111,7 +146,7 @@ class Worker:
 
     def _loop(self) -> None:
         idle = select.poll()
-        idle.register(self.wake_fd, select.POLLIN)
+        self._watch(idle)
         idle_ms = max(1, int(self.idle_poll * 1000))
         while not self.stopping:
             try:
@@ -119,10 +154,9 @@ class Worker:
             except OSError as err:
                 self.say(f"error while claiming: {err}")
                 claimed = None
-                idle.poll(1000)
+                self._woken(idle.poll(1000))
             if claimed is None:
-                if idle.poll(idle_ms):
-                    self._drain()
+                self._woken(idle.poll(idle_ms))
                 continue
             task, lock_fd = claimed
             try:
@@ -180,7 +214,14 @@ class Worker:
                 continue
             task.attempt += 1
             task.worker, task.worker_pid, task.started, task.state = self.id, self.pid, time.time(), "running"
-            rewrite(fd, serialize(task))
+            try:
+                rewrite(fd, serialize(task))
+            except OSError:  # a full disk: put it back as it was
+                with contextlib.suppress(OSError):
+                    rewrite(fd, text)
+                    os.rename(running, path)
+                os.close(fd)
+                raise
             return task, fd
 
     # --- run ------------------------------------------------------------------------------------
@@ -193,29 +234,36 @@ class Worker:
         env.update(task.env)
         env.update(TMUXORCH_TASK_ID=task.id, TMUXORCH_TASK_ATTEMPT=str(task.attempt), TMUXORCH_WORKER=self.id)
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        out = os.open(queue.path("logs", f"{task.id}.out"), flags, 0o644)
-        err = os.open(queue.path("logs", f"{task.id}.err"), flags, 0o644)
+        logs: list[int] = []
         pid = None
         try:
-            pid = self.spawn(task.argv, task.cwd, env, out, err)
+            for kind in ("out", "err"):
+                logs.append(os.open(queue.path("logs", f"{task.id}.{kind}"), flags, 0o644))
+            pid = self.spawn(task.argv, task.cwd, env, logs[0], logs[1])
         except OSError as error:
-            message = f"tmuxorch worker {self.id}: cannot run {task.command_text!r}: {error}\n"
-            os.write(err, message.encode(errors="backslashreplace"))
-            task.error = str(error)
-            task.exit_status = 126 if isinstance(error, PermissionError) else 127
+            task.error = f"cannot run {task.command_text!r}: {error}"
+            if len(logs) == 2:  # the command could not start (else: its log files could not be opened)
+                with contextlib.suppress(OSError):
+                    os.write(logs[1], f"tmuxorch worker {self.id}: {task.error}\n".encode(errors="backslashreplace"))
+                task.error = str(error)
+                task.exit_status = 126 if isinstance(error, PermissionError) else 127
         finally:
-            os.close(out)
-            os.close(err)
+            for fd in logs:
+                os.close(fd)
         stopped = cancelled = False
         if pid is not None:
-            task.pid = pid
+            task.pid, task.pid_start = pid, start_time(pid)
+            try:  # recorded now, so that a task whose loop gets SIGKILLed can be found and ended
+                rewrite(lock_fd, serialize(task))
+            except OSError as error:
+                self.say(f"cannot record the pid of {task.id}: {error}")
             stopped, cancelled = self._supervise(task, pid)
             returncode = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])  # reaped only now
             if returncode < 0:
                 task.signal = -returncode
             else:
                 task.exit_status = returncode
-        if stopped:
+        if stopped and not task.error:
             rewrite(lock_fd, serialize(task.reset()))
             os.rename(queue.path("running", task.id), queue.path("queue", task.id))
             self.say(f"back to queue {task.id} (worker stopping; attempt {task.attempt} kept)")
@@ -266,7 +314,7 @@ class Worker:
             poller = select.poll()
             if pidfd is not None:
                 poller.register(pidfd, select.POLLIN)
-            poller.register(self.wake_fd, select.POLLIN)
+            self._watch(poller)
             cancel_path = self.queue.path("cancel", task.id)
             timeout_ms = int(CANCEL_CHECK * 1000) if pidfd is not None else 5
             while True:
@@ -277,35 +325,27 @@ class Worker:
                 elif any(fd == pidfd for fd, _ in events):
                     return False, False
                 if events:
-                    self._drain()
+                    self._woken(events)
                 if self.stopping:
                     self.say(f"stopping: terminating {task.id}")
-                    self._terminate(pid, pidfd)
+                    self._terminate(task, pid)
                     return True, False
                 if os.path.exists(cancel_path):
                     self.say(f"cancel {task.id}: terminating its process group")
-                    self._terminate(pid, pidfd)
+                    self._terminate(task, pid)
                     return False, True
         finally:
             if pidfd is not None:
                 os.close(pidfd)
 
-    def _terminate(self, pid: int, pidfd: int | None) -> None:
-        """SIGTERM to the task's process group, SIGKILL after the grace period.  The leader is not
-        reaped yet, so ``pid`` is still this task's process group ID."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + self.grace
-        while time.monotonic() < deadline:
-            if pidfd is not None:
-                if select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))[0]:
-                    break
-            elif _exited(pid):
-                break
-            else:
-                time.sleep(0.01)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)  # stragglers that ignored SIGTERM
+    def _terminate(self, task: Task, pid: int) -> None:
+        """SIGTERM to every process of the task's session, SIGKILL after the grace period.  The
+        leader is not reaped yet, so ``pid`` is still this task's session ID.  Processes that
+        survive even SIGKILL are told in ``task.error``: the task is then not requeued."""
+        left = end_session(pid, task.pid_start or start_time(pid) or 0, self.grace, KILL_WAIT)
+        if left:
+            task.error = f"processes {' '.join(map(str, left))} of the task survived SIGKILL"
+            self.say(f"{task.id}: {task.error}")
 
 
 def _no_fd_leaks() -> None:
@@ -325,7 +365,9 @@ def _exited(pid: int) -> bool:
 
 
 def main(root: str, worker_id: str, idle_poll: float = 0.02, grace: float = 2.0) -> int:
-    """Entry point of ``tmuxorch worker``."""
+    """Entry point of ``tmuxorch worker``: a loop on an existing queue (a typo must not create one)."""
+    if not os.path.isdir(os.path.join(root, "queue")):
+        raise UsageError(f"no task queue at {root!r} (no queue/ directory there; 'tmuxorch tasks-init' creates one)")
     reconfigure = getattr(sys.stdout, "reconfigure", None)
     if reconfigure is not None:
         reconfigure(errors="backslashreplace")
