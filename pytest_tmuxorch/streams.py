@@ -78,7 +78,7 @@ class PaneStream:
         """When the byte at ``offset`` arrived (None when it is not kept, or not yet here)."""
         with self.lock:
             index = bisect.bisect_right(self.offsets, offset) - 1
-            return self.times[index] if 0 <= index and offset < self.end else None
+            return self.times[index] if index >= 0 and offset < self.end else None
 
     def read(self, begin: int, end: int | None = None) -> bytes:
         """The bytes from stream offset ``begin`` to ``end`` (default: all received); raises
