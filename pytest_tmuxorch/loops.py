@@ -18,10 +18,11 @@ from collections.abc import Callable
 from ._log import get_logger
 from ._proc import wait_until
 from .errors import TmuxorchError, TmuxTimeoutError
-from .panes import Pane, key_commands, typing_commands
+from .inputs import deliver
+from .keys import key_commands, paste_commands
+from .panes import Pane
 from .tasks.queue import TaskQueue
 from .tmux import Tmux
-from .transport import Command
 
 log = get_logger("pytest_tmuxorch.tasks")
 
@@ -60,10 +61,9 @@ class PaneQueue(TaskQueue):
             os.unlink(self.stopping_flag)
         live = self._live_ids()
         missing = [(f"w{index}", pane) for index, pane in enumerate(self._workers()) if f"w{index}" not in live]
-        commands: list[Command] = []
-        for worker_id, pane in missing:
-            commands += typing_commands(pane.id, self.worker_command(worker_id))
-        self.tmux.chain(commands)
+        loop_command = {pane.id: self.worker_command(worker_id) for worker_id, pane in missing}
+        deliver(self.tmux, list(loop_command), lambda pane_id: paste_commands(pane_id, loop_command[pane_id]),
+                kind="line", lines=1, timeout=timeout)
         wanted = {worker_id for worker_id, _ in missing}
         self._wait_loops(lambda live_ids: wanted <= live_ids, timeout, "start")
         return [worker_id for worker_id, _ in missing]
@@ -75,17 +75,15 @@ class PaneQueue(TaskQueue):
         live = self._live_ids()
         if not live:
             return []
-        commands: list[Command] = []
-        for index, pane in enumerate(self._workers()):
-            if f"w{index}" in live:
-                commands += key_commands(pane.id, ("C-c",))
+        panes = [pane.id for index, pane in enumerate(self._workers()) if f"w{index}" in live]
         # First stop all claims: the loops do not get their C-c at the same instant, and a task
         # one loop puts back must not be claimed (its attempt counted again) by another.
         self.init()
         with open(self.stopping_flag, "w"):
             pass
         try:
-            self.tmux.chain(commands)
+            deliver(self.tmux, panes, lambda pane_id: key_commands(pane_id, ("C-c",)), kind="keys", lines=0,
+                    signal=True, timeout=timeout)
             self._wait_loops(lambda live_ids: not (live & live_ids), timeout, "stop")
         finally:
             os.unlink(self.stopping_flag)

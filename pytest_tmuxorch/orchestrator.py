@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 from . import barrier, layout, logs
 from ._log import get_logger
 from .errors import ServerNotFoundError, SessionNotFoundError, TmuxError, UsageError
+from .inputs import deliver, wait_panes_ready
+from .keys import paste_commands
 from .layout import PaneStatus
-from .panes import Pane, typing_commands, wait_panes_ready
+from .panes import Pane
 from .settings import Settings, from_env
 from .tmux import Tmux
-from .transport import Command, Transport
+from .transport import Transport
 
 if TYPE_CHECKING:
     import libtmux
@@ -38,8 +40,10 @@ class Orchestrator:
     """
 
     def __init__(
-        self, settings: Settings | None = None, *, transport: Transport | None = None, **overrides: Any
+        self, settings: Settings | None = None, *, transport: Transport | str | None = None, **overrides: Any
     ) -> None:
+        if isinstance(transport, str):  # a transport's name is a setting; an object is used as it is
+            overrides["transport"], transport = transport, None
         if settings is None:
             settings = from_env(**overrides)
         elif overrides:
@@ -172,10 +176,8 @@ class Orchestrator:
         self._type_into([self.master], command)
 
     def _type_into(self, panes: list[Pane], command: str) -> None:
-        commands: list[Command] = []
-        for pane in panes:
-            commands += typing_commands(pane.id, command)
-        self.tmux.chain(commands)
+        deliver(self.tmux, [pane.id for pane in panes], lambda pane_id: paste_commands(pane_id, command),
+                kind="line", lines=command.count("\n") + 1)
 
     def set_layout(self, name: str) -> None:
         """Arrange the worker panes: ``tiled``, ``even-horizontal`` or ``even-vertical``."""

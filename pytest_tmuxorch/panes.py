@@ -1,71 +1,47 @@
-"""One pane: type into it literally, send key names, capture it, wait for output, run commands.
+"""One pane: type into it, send keys, capture it, wait for what it shows, run commands in its shell.
 
-Panes are always addressed by their ``%id`` (the user's base indexes break ``:0.0`` targets).  Text is delivered through a paste
-buffer, bracketed when the program asked for it, so it arrives byte for byte (tabs, quotes, ``$``,
-a leading ``-``, a trailing ``;``, the word ``C-c``, unicode) and never through
-``synchronize-panes``: typing into one pane cannot leak into its neighbours.
+Panes are always addressed by their ``%id`` (the user's base indexes break ``:0.0`` targets).
+
+Input is safe by construction (see terminal.py): before anything is typed, the pane *settles*
+(a command just started has taken the terminal, a signal key has been handled), and :meth:`Pane.run`
+types only at a prompt the shell drew after the last input.  :meth:`Pane.wait_for` looks, by
+default, only at what the pane wrote after the last input, past the echo of the typed line: old
+text and the line just typed cannot satisfy it.  All of this needs the shell integration of the
+``bash``/``sh`` presets; in a pane without it (``shell="user"``, any other command) input goes out
+at once, ``wait_for`` reads the whole scrollback and ``run`` brackets the command with markers.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
 import re
-import shlex
-from typing import TYPE_CHECKING, NamedTuple
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from . import terminal
 from ._proc import wait_until
 from .errors import TmuxorchError, UsageError, WaitTimeoutError
+from .inputs import deliver, output_start, wait_panes_ready
+from .keys import SIGNAL_KEYS, key_commands, keystroke_commands, paste_commands
+from .output import Renderer
+from .runs import RunResult, run_integrated, run_with_markers
+from .terminal import Typed, last_typed, look
 from .tmux import Tmux
-from .transport import Command
 
 if TYPE_CHECKING:
     import libtmux
 
+    from .screen import Screen
+
 Pattern = str | re.Pattern[str]
-_buffer_numbers = itertools.count()
+WHERE = ("output", "screen", "history")
 
-
-def typing_commands(pane_id: str, text: str, enter: bool = True) -> list[Command]:
-    """The tmux commands that type ``text`` (then Enter) into ``pane_id``, bypassing key lookup."""
-    buffer = f"tmuxorch-{os.getpid()}-{next(_buffer_numbers)}"
-    commands: list[Command] = []
-    if text:
-        commands += [
-            ["set-buffer", "-b", buffer, "--", text],
-            ["paste-buffer", "-p", "-d", "-b", buffer, "-t", pane_id],
-        ]
-    if enter:  # a bare carriage return, pasted unbracketed, is the Enter key
-        commands += [
-            ["set-buffer", "-b", buffer, "--", "\r"],
-            ["paste-buffer", "-d", "-b", buffer, "-t", pane_id],
-        ]
-    return commands
-
-
-def key_commands(pane_id: str, keys: tuple[str, ...]) -> list[Command]:
-    """send-keys with ``synchronize-panes`` forced off for this pane while the keys go out."""
-    return [
-        ["set-option", "-p", "-t", pane_id, "synchronize-panes", "off"],
-        ["send-keys", "-t", pane_id, *keys],
-        ["set-option", "-p", "-u", "-t", pane_id, "synchronize-panes"],
-    ]
-
-
-class RunResult(NamedTuple):
-    """What :meth:`Pane.run` saw: the command's exit status and everything it printed."""
-
-    command: str
-    exit_code: int
-    output: str
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
+__all__ = ["Pane", "RunResult", "deliver", "wait_panes_ready"]
 
 
 class Pane:
-    """A handle on one pane of the private server; cheap to create, holds no state but its id."""
+    """A handle on one pane of the private server; cheap to create: what it remembers of the pane
+    (the last input) lives with the server connection, shared by every handle."""
 
     def __init__(self, tmux: Tmux, pane_id: str, label: str = "") -> None:
         if not pane_id.startswith("%"):
@@ -90,15 +66,89 @@ class Pane:
 
         return libtmux.Pane.from_pane_id(self.tmux.libtmux, self.id)
 
-    def send(self, text: str, enter: bool = True) -> None:
-        """Type ``text`` literally, then Enter (unless ``enter=False``)."""
-        self.tmux.chain(typing_commands(self.id, text, enter))
+    @property
+    def integrated(self) -> bool:
+        """True when the pane's shell has the package's integration (the library knows its state)."""
+        return self.tmux.settings.integration is not None
 
-    def send_keys(self, *keys: str) -> None:
-        """Send tmux key names (``C-c``, ``Enter``, ``Up``...), to this pane only."""
+    # --- input ---------------------------------------------------------------------------------
+
+    def send(self, text: str, enter: bool = True, *, timeout: float | None = None) -> None:
+        """Paste ``text`` literally, then press Enter (unless ``enter=False``).
+
+        Safe for shells and line-reading programs: quotes, ``$``, ``;``, a leading ``-``, tabs,
+        unicode and the word ``C-c`` arrive as written.  Waits first (up to ``timeout``) until the
+        pane has taken in the previous input (see the module docstring).
+        """
+        deliver(self.tmux, [self.id], lambda pane: paste_commands(pane, text, enter),
+                kind="line" if enter else "text", lines=text.count("\n") + 1, timeout=timeout)
+
+    def type(self, text: str, enter: bool = True, *, timeout: float | None = None) -> None:
+        """Type ``text`` key by key (``send-keys -l``), then Enter: for full-screen programs that
+        treat a paste differently from typing (vim's ``:wq``, ``/search``)."""
+        deliver(self.tmux, [self.id], lambda pane: keystroke_commands(pane, text, enter),
+                kind="line" if enter else "text", lines=text.count("\n") + 1, timeout=timeout)
+
+    def send_keys(self, *keys: str, timeout: float | None = None) -> None:
+        """Send tmux key names (``C-c``, ``Enter``, ``Up``...), to this pane only.
+
+        A key the terminal turns into a signal (``C-c``, ``C-\\``, ``C-z``) reaches the program just
+        started, never the shell before that program took the terminal; the next input waits until
+        the terminal has handled it.
+        """
         if not keys:
             raise UsageError("send_keys needs at least one key name")
-        self.tmux.chain(key_commands(self.id, keys))
+        deliver(self.tmux, [self.id], lambda pane: key_commands(pane, keys), kind="keys", lines=0,
+                signal=bool(SIGNAL_KEYS & set(keys)), timeout=timeout)
+
+    def interrupt(self, timeout: float | None = None) -> int | None:
+        """Press C-c, then wait until the shell is back at its prompt; return the exit status of the
+        interrupted command (130 for most).  Without shell integration: only C-c, returns None."""
+        self.send_keys("C-c", timeout=timeout)
+        return self.wait_prompt(timeout) if self.integrated else None
+
+    # --- state ---------------------------------------------------------------------------------
+
+    @property
+    def current_command(self) -> str:
+        """The name of the program in the foreground of the pane (the shell at its prompt)."""
+        return look(self.tmux, self.id).command
+
+    def wait_prompt(self, timeout: float | None = None) -> int:
+        """Wait until the shell shows a prompt drawn after the last input, holding the terminal
+        itself; return the exit status of the command before it.  Needs the shell integration."""
+        self._need_integration("wait_prompt")
+        timeout = self._timeout(timeout)
+        typed = last_typed(self.tmux, self.id)
+        seen = [look(self.tmux, self.id)]
+
+        def at_prompt() -> int | None:
+            seen[0] = now = look(self.tmux, self.id)
+            if now.dead:
+                raise TmuxorchError(f"{self.label}: the pane's shell has exited")
+            return now.status if terminal.new_prompt(typed, now) and now.status is not None else None
+
+        def expired() -> Exception:
+            holder = seen[0].command or "?"
+            return WaitTimeoutError(
+                f"{self.label}: the shell did not come back to its prompt within {timeout:g}s "
+                f"({holder!r} holds the terminal)", self.capture())
+
+        return wait_until(at_prompt, timeout, expired, self._pause)
+
+    def wait_command(self, name: str, timeout: float | None = None) -> None:
+        """Wait until ``name`` is the program in the foreground (e.g. ``"vim"`` once it started)."""
+        timeout = self._timeout(timeout)
+        wait_until(lambda: True if look(self.tmux, self.id).command == name else None, timeout,
+                   lambda: WaitTimeoutError(f"{self.label}: {name!r} was not in the foreground within "
+                                            f"{timeout:g}s (it is {self.current_command!r})", self.capture()),
+                   self._pause)
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Wait until the pane's program has drawn its first prompt (keys typed earlier are lost)."""
+        wait_panes_ready(self.tmux, [self.id], timeout)
+
+    # --- output --------------------------------------------------------------------------------
 
     def capture(self, history: bool = False) -> str:
         """The pane's text: the visible screen, or the whole scrollback with ``history=True``.
@@ -108,83 +158,113 @@ class Pane:
         args = ["capture-pane", "-p", "-J", "-t", self.id]
         if history:
             args += ["-S", "-", "-E", "-"]
-        lines = self.tmux.run(*args)
-        while lines and not lines[-1].strip():
-            lines.pop()
-        return "\n".join(lines) + ("\n" if lines else "")
+        return _joined(self.tmux.run(*args))
 
-    def wait_for(self, pattern: Pattern, timeout: float | None = None, history: bool = False) -> str:
+    def screen(self) -> Screen:
+        """The visible screen as data: text, cursor, size and the style of every cell."""
+        from .screen import capture_screen
+
+        return capture_screen(self.tmux, self.id)
+
+    def wait_for(self, pattern: Pattern, timeout: float | None = None, *, where: str = "output",
+                 history: bool = False) -> str:
         """Wait until the pane shows ``pattern`` (a plain string, or a compiled regex); return the
-        matched text.  Raises :class:`WaitTimeoutError` (a ``TimeoutError``) showing the screen."""
-        timeout = self.tmux.timeout if timeout is None else timeout
+        matched text.  Raises :class:`WaitTimeoutError` (a ``TimeoutError``) showing the screen.
+
+        ``where``: ``"output"`` (default) what the pane wrote after the last input sent through
+        the library, past the echo of the typed line; ``"screen"`` the visible screen (for
+        full-screen programs); ``"history"`` the whole scrollback (also ``history=True``).
+        """
+        where = "history" if history else where
+        if where not in WHERE:
+            raise UsageError(f"invalid where {where!r}: choose one of {', '.join(WHERE)}")
+        timeout = self._timeout(timeout)
         regex = pattern if isinstance(pattern, re.Pattern) else re.compile(re.escape(pattern))
+        read = self._output_reader() if where == "output" else lambda: self.capture(history=where == "history")
 
         def check() -> str | None:
-            found = regex.search(self.capture(history=history))
+            found = regex.search(read())
             return found.group(0) if found else None
 
         def expired() -> Exception:
             shown = pattern if isinstance(pattern, str) else pattern.pattern
-            return WaitTimeoutError(
-                f"{self.label}: {shown!r} did not appear within {timeout:g}s",
-                self.capture(),
-            )
+            return WaitTimeoutError(f"{self.label}: {shown!r} did not appear within {timeout:g}s", self.capture())
 
-        return wait_until(check, timeout, expired, self._sleep)
+        return wait_until(check, timeout, expired, self._pause)
 
-    def _sleep(self, remaining: float, attempt: int) -> None:
-        self.tmux.transport.wait_activity(self.id, remaining, attempt)
+    def wait_stable(self, quiet: float = 0.3, timeout: float | None = None) -> str:
+        """Wait until the screen has not changed for ``quiet`` seconds (a full-screen program done
+        drawing); return it."""
+        timeout = self._timeout(timeout)
+        last, since = "", 0.0
+
+        def still() -> str | None:
+            nonlocal last, since
+            text, now = self.capture(), time.monotonic()
+            if text != last:
+                last, since = text, now
+                return None
+            return text if now - since >= quiet else None
+
+        return wait_until(still, timeout + quiet, lambda: WaitTimeoutError(
+            f"{self.label}: the screen kept changing for {timeout:g}s", self.capture()),
+            lambda remaining, attempt: time.sleep(min(quiet / 4, remaining)))
 
     def run(self, command: str, timeout: float | None = None) -> RunResult:
-        """Run ``command`` in the pane's (POSIX) shell and wait for it to finish.
+        """Run ``command`` in the pane's shell and wait for it to finish: its exit status, output
+        and duration.  With the integration, waits first for the shell's prompt (never typing into
+        a program still running or exiting), and keeps ``$?`` for the next command."""
+        if not command.strip():
+            raise UsageError("run needs a command")
+        timeout = self._timeout(timeout)
+        if not self.integrated:
+            return run_with_markers(self, command, timeout)
+        return run_integrated(self, command, timeout)
 
-        Returns its exit status and output.  Markers around the command are printed by
-        ``printf`` from pieces, so the echo of the typed line can never be mistaken for them.
-        """
-        timeout = self.tmux.timeout if timeout is None else timeout
-        token = f"__TXO{os.urandom(6).hex()}"
-        line = (
-            f"printf '%s%s\\n' {token} S; eval {shlex.quote(command)}; "
-            f"printf '\\n%s%s:%d\\n' {token} E \"$?\""
-        )
-        self.send(line)
-        ended = re.compile(re.escape(token) + r"E:(\d+)$", re.MULTILINE)
-        self.wait_for(ended, timeout=timeout)
-        return _parse_run(command, token, self.capture(history=True))
+    # --- helpers ---------------------------------------------------------------------------------
 
-    def wait_ready(self, timeout: float | None = None) -> None:
-        """Wait until the pane's program has drawn something (its prompt): keys typed earlier
-        could be lost."""
-        wait_panes_ready(self.tmux, [self.id], timeout)
+    def _output_reader(self) -> Callable[[], str]:
+        """A function that returns what the pane wrote after the last input (see wait_for)."""
+        typed = last_typed(self.tmux, self.id)
+        stream = self.tmux.transport.stream(self.id)
+        if typed is None:
+            return lambda: self.capture(history=True)
+        if stream is None:
+            return lambda: _joined(self._lines_after(typed))
+        renderer = Renderer()
+
+        def text() -> str:
+            start = output_start(self.tmux, typed, stream.marks_after(typed.anchor), stream.read(typed.anchor))
+            if start is None:
+                return ""
+            try:
+                return renderer.text(stream.read(start))
+            except LookupError:  # dropped: too much output since
+                return self.capture(history=True)
+
+        return text
+
+    def _lines_after(self, typed: Typed) -> list[str]:
+        """The scrollback from the line the input was typed on, less its echo (no stream)."""
+        history = look(self.tmux, self.id).history
+        first = max(typed.before.line - history, -history)
+        lines = self.tmux.run("capture-pane", "-p", "-J", "-t", self.id, "-S", str(first), "-E", "-")
+        return lines[typed.lines:] if typed.kind in ("command", "line") else lines
+
+    def _need_integration(self, what: str) -> None:
+        if not self.integrated:
+            raise UsageError(f"{self.label}: {what} needs the shell integration of the bash or sh shell "
+                             f"(this pane runs {self.tmux.settings.shell!r}); wait_for its prompt instead")
+
+    def _timeout(self, timeout: float | None) -> float:
+        return self.tmux.timeout if timeout is None else timeout
+
+    def _pause(self, remaining: float, attempt: int) -> None:
+        self.tmux.transport.wait_activity(self.id, remaining, attempt)
 
 
-def _parse_run(command: str, token: str, text: str) -> RunResult:
-    text = "\n" + text
-    start = text.rfind(f"\n{token}S\n")
-    ends = list(re.finditer(re.escape(token) + r"E:(\d+)$", text, re.MULTILINE))
-    end_match = ends[-1] if ends else None
-    if start < 0 or end_match is None or end_match.start() < start:
-        raise TmuxorchError(f"could not find the output of {command!r} in the pane's history")
-    output = text[start + len(token) + 3 : end_match.start()]
-    return RunResult(command, int(end_match.group(1)), output[:-1] if output.endswith("\n") else output)
-
-
-def wait_panes_ready(tmux: Tmux, pane_ids: list[str], timeout: float | None = None) -> None:
-    """Wait until every pane in ``pane_ids`` shows output (its cursor left the top-left corner)."""
-    timeout = tmux.timeout if timeout is None else timeout
-    waiting = set(pane_ids)
-    fields = "#{pane_id} #{cursor_x} #{cursor_y} #{pane_dead}"
-
-    def check() -> bool | None:
-        for line in tmux.run("list-panes", "-a", "-F", fields):
-            pane_id, x, y, dead = line.split(" ")
-            if pane_id in waiting and dead == "1":
-                raise TmuxorchError(f"pane {pane_id} has exited: its shell is not there to type into")
-            if pane_id in waiting and (x, y) != ("0", "0"):
-                waiting.discard(pane_id)
-        return True if not waiting else None
-
-    def expired() -> Exception:
-        return WaitTimeoutError(f"panes {', '.join(sorted(waiting))} not ready within {timeout:g}s")
-
-    wait_until(check, timeout, expired, lambda r, a: tmux.transport.wait_activity("*", r, a))
+def _joined(lines: list[str]) -> str:
+    """Captured lines as text: trailing blank lines dropped, each line ending with a newline."""
+    while lines and not lines[-1].strip():
+        lines = lines[:-1]
+    return "".join(line + "\n" for line in lines)

@@ -1,44 +1,79 @@
 """What a pane's terminal is doing, and what was last typed into it: the ground for every wait.
 
 A shell with the package's integration (the ``bash`` and ``sh`` presets) sets the pane title to
-``tmuxorch;<prompts drawn>;<last exit status>`` when it draws its prompt, and (bash) to
-``tmuxorch;run`` when a command starts; its output stream carries the OSC 133 marks.  The kernel
-tells who holds the terminal: field ``tpgid`` of ``/proc/<shell pid>/stat`` is the foreground
-process group, the shell's own pid when the shell reads its prompt, a job's while one runs.
+``tmuxorch;<prompts drawn>;<last exit status>`` as it draws its prompt, and (bash) to
+``tmuxorch;run`` when a command starts; its output carries the OSC 133 marks (see streams.py).
+The kernel tells who holds the terminal: field ``tpgid`` of ``/proc/<shell pid>/stat`` is the
+foreground process group, the shell's own pid while it reads its prompt, a job's while one runs.
 
-:func:`look` reads both in one tmux call; :class:`Typed` remembers the last input sent through
-the library to each pane (where its output starts, and what it was), kept on the :class:`Tmux`
-so that every handle on the pane shares it.
+:func:`look` reads both (one tmux command, one ``/proc`` read).  :class:`Typed` is the last input
+the library sent to a pane: where its output starts and what state it left the terminal in; it is
+kept on the :class:`~pytest_tmuxorch.tmux.Tmux`, so every handle on the pane shares it.
+
+The rules that make input safe (:func:`needs_settling`), found by driving real programs:
+
+* A key that the terminal turns into a signal (C-c) must reach the program it is meant for: after
+  a command line, wait until the command holds the terminal (or has already ended).  Sent while
+  the shell still holds it, the signal goes to the shell and is lost.
+* When the kernel handles such a key it throws away any input waiting to be read: after one, wait
+  until the terminal shows it was handled (output after it, or the prompt back) before typing.
+* A command for the shell goes to the shell's prompt only: ``run`` waits for a prompt drawn after
+  the last input (never typing into a program that is exiting).
 """
 
 from __future__ import annotations
 
+import time
 from typing import NamedTuple
 
 from ._proc import pid_alive, proc_stat
 from .tmux import Tmux
+from .transport import Command
 
 TITLE = "tmuxorch;"
-_FORMAT = "#{pane_pid}\t#{pane_dead}\t#{history_size}\t#{cursor_y}\t#{pane_current_command}\t#{pane_title}"
+# A command may run this long without taking the terminal before input goes to it anyway: a shell
+# builtin reading input (``read x``) never hands the terminal to anyone.
+BUILTIN_GRACE = 1.0
+# How long input waits for the terminal to show that it handled a signal key, at most: a program
+# that ignores the signal in silence shows nothing.
+SIGNAL_GRACE = 1.0
+_FIELDS = "#{pane_pid}\t#{pane_dead}\t#{history_size}\t#{cursor_y}\t#{cursor_x}\t#{pane_current_command}\t#{pane_title}"
 
 
 class Look(NamedTuple):
     """One look at a pane."""
 
-    prompt: int | None  # the number of the prompt the integrated shell shows; None while not at it
+    prompt: int | None  # the number of the prompt the integrated shell shows (None: not at one)
     status: int | None  # with ``prompt``: the exit status of the command before it
     running: bool  # the integration says a command runs
     job: bool  # a process group other than the shell's holds the terminal
     dead: bool
     command: str  # the foreground program's name, as tmux sees it
-    line: int  # absolute line of the cursor (history lines above it + its row)
-    shell_pid: int
+    history: int  # lines of history above the screen
+    row: int  # the cursor's row and column on the screen
+    column: int
+    shell_pid: int  # the pane's first process: the shell
+
+    @property
+    def at_prompt(self) -> bool:
+        return self.prompt is not None and not self.job and not self.dead
+
+    @property
+    def line(self) -> int:
+        """The cursor's absolute line: counted from the top of the history."""
+        return self.history + self.row
 
 
-def look(tmux: Tmux, pane_id: str) -> Look:
-    """Read the pane's state: one tmux call and one ``/proc`` read."""
-    pid, dead, history, row, command, title = tmux.run("display-message", "-p", "-t", pane_id, _FORMAT)[0].split("\t", 5)
-    shell_pid = int(pid or 0)
+def look_command(pane_id: str) -> Command:
+    """The tmux command whose output :func:`parse_look` reads (to put in a chain)."""
+    return ["display-message", "-p", "-t", pane_id, _FIELDS]
+
+
+def parse_look(output: list[str], job: bool | None = None) -> Look:
+    """The :class:`Look` that :func:`look_command` printed; ``job``: who held the terminal then,
+    when the caller read it before (``/proc`` is read now otherwise)."""
+    parts = (output[0] if output else "").split("\t", 6)
+    pid, dead, history, row, column, command, title = parts + [""] * (7 - len(parts))
     prompt = status = None
     running = False
     if title.startswith(TITLE):
@@ -47,8 +82,18 @@ def look(tmux: Tmux, pane_id: str) -> Look:
             running = True
         elif len(fields) == 2 and fields[0].isdigit() and fields[1].lstrip("-").isdigit():
             prompt, status = int(fields[0]), int(fields[1])
-    return Look(prompt, status, running, foreground_job(shell_pid), dead == "1", command,
-                int(history or 0) + int(row or 0), shell_pid)
+    shell_pid = int(pid) if pid.isdigit() else 0
+    return Look(prompt, status, running, foreground_job(shell_pid) if job is None else job, dead == "1", command,
+                _number(history), _number(row), _number(column), shell_pid)
+
+
+def _number(text: str) -> int:
+    return int(text) if text.isdigit() else 0
+
+
+def look(tmux: Tmux, pane_id: str) -> Look:
+    """Read the pane's state."""
+    return parse_look(tmux.run(*look_command(pane_id)))
 
 
 def foreground_job(shell_pid: int) -> bool:
@@ -63,13 +108,14 @@ def foreground_job(shell_pid: int) -> bool:
 class Typed(NamedTuple):
     """The last input the library sent to a pane."""
 
-    kind: str  # "command" (a line typed at the shell's prompt), "line" (a line typed into a
-    # program), "text" (typed without Enter), "keys" (key names)
+    kind: str  # "command": a line typed at the shell's prompt; "line": a line typed into a
+    # program; "text": typed without Enter; "keys": key names
     anchor: int  # where output after it starts: a stream offset (control) or an absolute line
-    prompt: int | None  # the prompt the shell showed when it was sent (None: not at a prompt)
+    before: Look  # the pane as it was just before
     lines: int  # lines its echo takes on the screen
     signal: bool  # it holds a key that the terminal turns into a signal (C-c, C-\, C-z)
     when: float  # time.monotonic() when it was sent
+    settled: bool = False  # the terminal has taken it in (see needs_settling)
 
 
 def last_typed(tmux: Tmux, pane_id: str) -> Typed | None:
@@ -80,3 +126,35 @@ def last_typed(tmux: Tmux, pane_id: str) -> Typed | None:
 
 def remember(tmux: Tmux, pane_id: str, typed: Typed) -> None:
     tmux.last_input[pane_id] = typed
+
+
+def needs_settling(typed: Typed | None) -> bool:
+    """Whether input sent now could be lost unless the pane settles first (see :func:`settled`)."""
+    return typed is not None and not typed.settled and (typed.kind == "command" or typed.signal)
+
+
+def settled(typed: Typed, now: Look, output_since: bool) -> bool:
+    """Has the terminal taken in ``typed``, so that more input is safe?
+
+    ``output_since``: the pane wrote something after ``typed`` was sent.
+    """
+    if now.dead or new_prompt(typed, now):
+        return True
+    age = time.monotonic() - typed.when
+    if typed.signal:  # handled when the terminal showed it, or when nothing will show
+        return output_since or not now.job or age > SIGNAL_GRACE
+    return now.job or age > BUILTIN_GRACE  # a command: it took the terminal
+
+
+def new_prompt(typed: Typed | None, now: Look) -> bool:
+    """True when the shell is at a prompt it drew after ``typed`` was sent."""
+    if not now.at_prompt:
+        return False
+    if typed is None or now.prompt is None:
+        return True
+    before = typed.before
+    if typed.kind == "command" or before.job or before.prompt is None:
+        # The prompt seen before was the one the input went to (or a stale one: sh keeps the
+        # title of its last prompt while a job runs): only a later one is new.
+        return before.prompt is None or now.prompt > before.prompt
+    return True

@@ -11,10 +11,13 @@ import os
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ._log import get_logger
 from .errors import ServerNotFoundError, SessionNotFoundError, TmuxError, TmuxTimeoutError
+
+if TYPE_CHECKING:
+    from .streams import PaneStream
 
 log = get_logger("pytest_tmuxorch.transport")
 
@@ -44,6 +47,16 @@ class Transport(Protocol):
         be ``"*"``: any pane's output.  ``attempt`` counts the waits of one polling loop, so a
         polling transport can back off.
         """
+        ...
+
+    def stream(self, pane_id: str) -> PaneStream | None:
+        """Everything ``pane_id`` wrote while this transport listened, or None when it cannot
+        listen (then callers read the pane's screen instead)."""
+        ...
+
+    def anchor(self, pane_id: str) -> int | None:
+        """The offset in :meth:`stream` of the first byte ``pane_id`` wrote after this thread's last
+        :meth:`execute` was answered (None without a stream)."""
         ...
 
     def close(self) -> None:
@@ -109,6 +122,12 @@ class SubprocessTransport:
     def wait_activity(self, pane_id: str, timeout: float, attempt: int) -> None:
         # No push notifications here: poll at a short, growing interval (1 ms up to 30 ms).
         time.sleep(max(0.0, min(0.001 * 1.5**attempt, 0.03, timeout)))
+
+    def stream(self, pane_id: str) -> PaneStream | None:
+        return None
+
+    def anchor(self, pane_id: str) -> int | None:
+        return None
 
     def close(self) -> None:
         pass

@@ -22,7 +22,7 @@ _TOKENS = re.compile(
 
 
 def render(raw: bytes) -> bytes:
-    """One terminal line as it would look on screen."""
+    """One terminal line as it would look on screen (trailing blanks kept: a prompt ends in one)."""
     line = bytearray()
     cursor = 0
     for match in _TOKENS.finditer(raw):
@@ -41,7 +41,7 @@ def render(raw: bytes) -> bytes:
             line.extend(b" " * (cursor - len(line)))
         elif final == b"K" and params in (b"", b"0"):
             del line[cursor:]
-    return bytes(line).rstrip()
+    return bytes(line)
 
 
 def stamp() -> bytes:
@@ -52,7 +52,7 @@ def stamp() -> bytes:
 def main(path: str) -> None:
     with open(path, "ab", buffering=0) as out:
         for line in iter(sys.stdin.buffer.readline, b""):
-            out.write(stamp() + render(line.rstrip(b"\n")) + b"\n")
+            out.write(stamp() + render(line.rstrip(b"\n")).rstrip() + b"\n")
 
 
 if __name__ == "__main__":

@@ -171,8 +171,8 @@ import pytest
 def test_clean(tmuxorch):
     for pane in [tmuxorch.master, *tmuxorch.workers]:
         assert pane.capture() == "$ \\n"
-    result = tmuxorch.worker(1).run("echo $PS1; echo ${BASH_ENV:-none}; shopt -q login_shell || echo not-login")
-    assert result.output.split() == ["$", "none", "not-login"]
+    result = tmuxorch.worker(1).run("[[ $PS1 == *custom* ]] || echo ours; echo ${BASH_ENV:-none}; shopt -q login_shell || echo not-login")
+    assert result.output.split() == ["ours", "none", "not-login"]
     assert [s.pane_index for s in tmuxorch.status()] == [1, 1, 2]
     assert tmuxorch.tmux.run("show-options", "-gv", "history-limit") == ["50000"]
     assert tmuxorch.worker(0).run("echo $TMUX").output.startswith(tmuxorch.settings.socket_path + ",")

@@ -115,7 +115,7 @@ def test_a_real_programs_output_plays_back_to_the_same_screen(orch: Orchestrator
     pane.wait_for(re.compile(r"^END\n\$ $", re.M))
     recorded = capture_screen(pane.tmux, pane.id)
     # tmux drops what it has not yet written to the pipe when the pipe closes: wait, then close
-    wait_until(lambda: re.search(rb"END\r\n.*\$ $", raw.read_bytes()), 10, what="the piped output")
+    wait_until(lambda: re.search(rb"END\r\n.*\$ \x1b\]133;B\x07$", raw.read_bytes(), re.S), 10, what="the piped output")
     pane.tmux.run("pipe-pane", "-t", pane.id)
     data = raw.read_bytes()
 

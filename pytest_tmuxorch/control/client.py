@@ -133,7 +133,7 @@ class ControlTransport:
         if remaining <= 0:
             raise TmuxTimeoutError(f"tmux did not answer within {timeout:g}s: {show(commands)}")
         outputs = self._fallback.execute(commands, remaining)
-        self._local.baseline = start
+        self._local.baseline = self._local.reply = start
         if any(command[0] in _CREATES for command in commands):
             self._retry_at = 0.0  # the session may exist now
         return outputs
@@ -169,6 +169,9 @@ class ControlTransport:
             stream = self._streams.setdefault(pane_id, PaneStream())
         return stream
 
+    def anchor(self, pane_id: str) -> int:
+        return self.stream(pane_id).offset_after(getattr(self._local, "reply", 0))
+
     def close(self) -> None:
         """End every control client this transport started and wait for them."""
         with self._connect_lock:
@@ -190,7 +193,7 @@ class ControlTransport:
             raise TmuxTimeoutError(f"tmux did not answer within {timeout:g}s: {show(commands)}")
         if request.lost is not None:
             raise Lost(request.lost)
-        self._local.baseline = request.position
+        self._local.baseline = self._local.reply = request.position
         if any(command[0] in ENDS_SESSION for command in commands):
             self._retire(connection)
         last = request.blocks[-1]

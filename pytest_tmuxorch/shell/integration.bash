@@ -15,7 +15,10 @@ __tmuxorch_prompts=0
 __tmuxorch_prompt() {
     local status=$?
     __tmuxorch_prompts=$((__tmuxorch_prompts + 1))
-    printf '\033]133;D;%s\007' "$status"
+    # Then start the prompt on a line of its own: a line's width of spaces and a carriage return
+    # move to the next line only when the output did not end with a newline (readline draws its
+    # line wrongly when the prompt does not start in the first column); the spaces are erased.
+    printf '\033]133;D;%s\007%*s\r\033[K' "$status" "${COLUMNS:-80}" ''
     return $status
 }
 PROMPT_COMMAND=__tmuxorch_prompt

@@ -1,0 +1,153 @@
+"""Running a command in a pane's shell to completion: its exit status, output and duration.
+
+With the shell integration, :func:`run_integrated` types the command at a fresh prompt and reads
+the result from the marks: the exit status from the command-end mark (D), the output from the
+control client's stream between the command-start mark (C; for sh, the end of the echoed line)
+and D, raw and whole (tabs kept, however long: not limited by the scrollback).  Without a stream
+(the subprocess transport) the output is read from the scrollback between the line the command
+was typed on and the next prompt, as the screen shows it (tabs expanded), and a command whose
+output outgrew ``history_limit`` is an error that says so.
+
+Without the integration, :func:`run_with_markers` brackets the command with markers printed by
+``printf`` from pieces (so the echo of the typed line can never match them) and keeps ``$?``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from typing import TYPE_CHECKING, NamedTuple
+
+from . import terminal
+from ._proc import wait_until
+from .errors import TmuxorchError, WaitTimeoutError
+from .keys import paste_commands
+from .output import render, skip_lines
+from .terminal import Look, Typed, last_typed, look
+
+if TYPE_CHECKING:
+    from .panes import Pane
+    from .streams import PaneStream
+
+
+class RunResult(NamedTuple):
+    """What :meth:`Pane.run` saw: the command's exit status, everything it printed, how long it ran."""
+
+    command: str
+    exit_code: int
+    output: str
+    duration: float | None = None  # seconds, from its start mark to its end mark (None: unknown)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def __eq__(self, other: object) -> bool:  # two runs that did the same are equal, however long they took
+        return isinstance(other, RunResult) and self[:3] == other[:3]
+
+    def __hash__(self) -> int:
+        return hash(self[:3])
+
+
+def run_integrated(pane: Pane, command: str, timeout: float) -> RunResult:
+    """Run ``command`` at the shell's next prompt; see the module docstring."""
+    from .inputs import deliver
+
+    budget = Budget(timeout)
+    pane.wait_prompt(budget.left())
+    deliver(pane.tmux, [pane.id], lambda pane_id: paste_commands(pane_id, command),
+            kind="line", lines=command.count("\n") + 1, timeout=budget.left())
+    typed = last_typed(pane.tmux, pane.id)
+    if typed is None or typed.kind != "command":
+        raise TmuxorchError(f"{pane.label}: the shell left its prompt before {command!r} was typed")
+    stream = pane.tmux.transport.stream(pane.id)
+    if stream is not None:
+        return _from_stream(pane, command, typed, stream, budget)
+    return _from_scrollback(pane, command, typed, budget)
+
+
+def _from_stream(pane: Pane, command: str, typed: Typed, stream: PaneStream, budget: Budget) -> RunResult:
+    bash = pane.tmux.settings.integration == "bash"
+
+    def ended() -> tuple[int, int, int] | None:
+        start = None if bash else typed.anchor + skip_lines(stream.read(typed.anchor), typed.lines)
+        for mark in stream.marks_after(typed.anchor):
+            if mark.kind == "C" and bash and start is None:
+                start = mark.offset
+            elif mark.kind == "D" and start is not None and mark.status is not None:
+                return start, mark.offset, mark.status
+        return None
+
+    start, end, status = wait_until(ended, budget.left(), lambda: _expired(pane, command, budget), pane._pause)
+    if stream.gap_between(typed.anchor, end):
+        raise TmuxorchError(f"{pane.label}: the output of {command!r} was lost (the control connection was "
+                            "re-established while it ran)")
+    try:
+        data = stream.read(start, end)
+    except LookupError as err:
+        raise TmuxorchError(f"{pane.label}: the output of {command!r} is incomplete: {err}") from None
+    began, finished = stream.time_at(start), stream.time_at(end - 1)
+    duration = finished - began if began is not None and finished is not None else None
+    return RunResult(command, status, render(data), duration)
+
+
+def _from_scrollback(pane: Pane, command: str, typed: Typed, budget: Budget) -> RunResult:
+    def ended() -> Look | None:
+        now = look(pane.tmux, pane.id)
+        return now if terminal.new_prompt(typed, now) and now.status is not None else None
+
+    now = wait_until(ended, budget.left(), lambda: _expired(pane, command, budget), pane._pause)
+    first, last = typed.before.line - now.history, now.row
+    width, lines = pane.tmux.chain([["display-message", "-p", "-t", pane.id, "#{pane_width}"],
+                                    ["capture-pane", "-p", "-J", "-t", pane.id, "-S", str(first), "-E", str(last)]])
+    echo = command.split("\n", 1)[0].rstrip()
+    if first < -now.history or not lines or not lines[0].rstrip().endswith(echo):
+        limit = pane.tmux.settings.history_limit
+        raise TmuxorchError(f"{pane.label}: the output of {command!r} is not in the scrollback any more: it "
+                            f"outgrew history_limit ({limit} lines); the control transport keeps it whole")
+    body, prompt = lines[typed.lines:-1], lines[-1].rstrip()
+    tail = prompt[:-1] if prompt.endswith("$") else prompt  # output that did not end with a newline
+    if not tail and body and len(body[-1]) == int(width[0]) and body[-1].endswith(" "):
+        tail = body.pop().rstrip()  # bash started its prompt on a new line by filling this one
+    output = "".join(line + "\n" for line in body) + tail
+    return RunResult(command, now.status if now.status is not None else -1, output)
+
+
+def _expired(pane: Pane, command: str, budget: Budget) -> Exception:
+    return WaitTimeoutError(f"{pane.label}: {command!r} did not finish within {budget.total:g}s", pane.capture())
+
+
+def run_with_markers(pane: Pane, command: str, timeout: float) -> RunResult:
+    """Run ``command`` in a shell without integration; see the module docstring."""
+    token = f"__TXO{os.urandom(6).hex()}"
+    line = (
+        f"printf '%s%s\\n' {token} S; eval {shlex.quote(command)}; __tmuxorch_status=$?; "
+        f"printf '\\n%s%s:%d\\n' {token} E \"$__tmuxorch_status\"; (exit \"$__tmuxorch_status\")"
+    )
+    pane.send(line)
+    ended = re.compile(re.escape(token) + r"E:(\d+)$", re.MULTILINE)
+    pane.wait_for(ended, timeout=timeout, where="history")
+    text = "\n" + pane.capture(history=True)
+    start = text.rfind(f"\n{token}S\n")
+    ends = list(ended.finditer(text))
+    if start < 0 or not ends or ends[-1].start() < start:
+        limit = pane.tmux.settings.history_limit
+        raise TmuxorchError(f"{pane.label}: could not find the output of {command!r} in the scrollback: it "
+                            f"outgrew history_limit ({limit} lines)")
+    output = text[start + len(token) + 3: ends[-1].start()]
+    return RunResult(command, int(ends[-1].group(1)), output[:-1] if output.endswith("\n") else output)
+
+
+class Budget:
+    """One timeout shared by the steps of an operation."""
+
+    def __init__(self, total: float) -> None:
+        import time
+
+        self.total = total
+        self._clock = time.monotonic
+        self._deadline = self._clock() + total
+
+    def left(self) -> float:
+        return max(0.0, self._deadline - self._clock())
