@@ -524,7 +524,7 @@ def test_panes_behave_the_same_over_both_transports(corch: Orchestrator, setting
     for command in ["echo hi", "printf 'a\\tb\\n\\n c\\n'; false", "echo 'é 日本;' \"$((6*7))\"", "exit_code() { return 3; }; exit_code"]:
         by_control, by_plain = control_pane.run(command), plain_pane.run(command)
         # the stream keeps tabs; the screen the subprocess transport reads shows them expanded
-        assert (by_control.exit_code, by_control.output.expandtabs()) == (by_plain.exit_code, by_plain.output)
+        assert (by_control.exit_code, by_control.output.expandtabs()) == (by_plain.exit_code, by_plain.output.expandtabs())
     for text in ["echo 'literal; text'", "a trailing semicolon;", "$HOME ~ #{pane_id}", "-n dash", "C-c"]:
         for pane in (control_pane, plain_pane):
             pane.send_keys("C-u")
