@@ -121,10 +121,13 @@ class Typed(NamedTuple):
     settled: bool = False  # the terminal has taken it in (see needs_settling)
 
 
-def last_typed(tmux: Tmux, pane_id: str) -> Typed | None:
-    """The last input the library sent to ``pane_id`` through this server connection."""
+def last_typed(tmux: Tmux, pane_id: str, now: Look | None = None) -> Typed | None:
+    """The last input the library sent to ``pane_id`` through this server connection; None when
+    ``now`` shows another shell in the pane (respawned: what was typed went to a shell now gone)."""
     typed = tmux.last_input.get(pane_id)
-    return typed if isinstance(typed, Typed) else None
+    if not isinstance(typed, Typed) or (now is not None and now.shell_pid != typed.before.shell_pid):
+        return None
+    return typed
 
 
 def remember(tmux: Tmux, pane_id: str, typed: Typed) -> None:
@@ -153,7 +156,7 @@ def new_prompt(typed: Typed | None, now: Look) -> bool:
     """True when the shell is at a prompt it drew after ``typed`` was sent."""
     if not now.at_prompt:
         return False
-    if typed is None or now.prompt is None:
+    if typed is None or now.prompt is None or now.shell_pid != typed.before.shell_pid:
         return True
     before = typed.before
     if typed.kind == "command" or before.job or before.prompt is None:
