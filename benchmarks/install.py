@@ -26,11 +26,12 @@ EXTRA = ["pytest-xdist>=3.5"]
 
 def _digest(source: Path) -> str:
     digest = hashlib.sha256()
+    skipped = {".venv", "__pycache__", ".git"}
+    wanted = {".py", ".toml", ".bash", ".sh", ".conf", ".typed", ".md"}
     for path in sorted(source.rglob("*")):
-        if path.is_file() and ".venv" not in path.parts and "__pycache__" not in path.parts and ".git" not in path.parts:
-            if path.suffix in (".py", ".toml", ".bash", ".sh", ".conf", ".typed") or path.name == "README.md":
-                digest.update(str(path.relative_to(source)).encode())
-                digest.update(path.read_bytes())
+        if path.is_file() and not skipped & set(path.parts) and path.suffix in wanted:
+            digest.update(str(path.relative_to(source)).encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from install import installed, previous_release  # noqa: E402
+from install import installed, previous_release
 
 TRANSPORTS = ("control", "subprocess")
 PATTERNS = ("interrupt-then-run", "repl-exit-then-run", "full-screen-quit-then-run", "back-to-back-runs")

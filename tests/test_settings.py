@@ -91,7 +91,7 @@ def test_the_readme_lists_every_setting_with_its_variable_and_flag() -> None:
     assert sorted(rows) == sorted(field.name for field in FIELDS)
     defaults = Settings()
     for field in FIELDS:
-        name, _, default, variable, flags = rows[field.name]
+        _, _, default, variable, flags = rows[field.name]
         assert variable == f"`{field.env}`"
         assert (f"`{field.flag}`" in flags) if field.flag else not flags
         value = getattr(defaults, field.name)
