@@ -6,8 +6,6 @@ fast and never import pytest; ``dir(pytest_tmuxorch)`` and ``__all__`` list it a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 
 # Public name -> the module that defines it.
@@ -27,7 +25,10 @@ __all__ = [
     "TaskStateError", "TmuxError", "TmuxTimeoutError", "TmuxorchError", "UsageError", "WaitTimeoutError",
 ]
 
+TYPE_CHECKING = False  # importing typing would cost the console script's start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from .errors import (
         ControlConnectionError,
         MalformedTaskError,

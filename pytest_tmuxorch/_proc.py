@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
 import time
-from collections.abc import Callable
-from typing import TypeVar
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing costs the console script's start-up; mypy reads the block anyway
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
 
 def proc_stat(pid: int) -> list[bytes] | None:
@@ -132,6 +134,8 @@ def wait_pid_gone(pid: int, timeout: float) -> None:
 
 def kill_and_wait(pid: int, timeout: float) -> None:
     """SIGKILL ``pid`` (ours: the caller proved it) and wait until it is gone."""
+    import signal
+
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -186,6 +190,8 @@ def signal_member(pid: int, sid: int, leader_start: int, sig: int) -> None:
     """Send ``sig`` to ``pid`` if it is in the session (see :func:`session_members`).  Through a
     pidfd, checked after it is opened: the process signalled is the one proven, even if ``pid``
     is reused meanwhile."""
+    import signal
+
     try:
         pidfd = os.pidfd_open(pid)
     except OSError:
@@ -204,6 +210,7 @@ def end_session(sid: int, leader_start: int, grace: float, timeout: float) -> li
     """End a task's session: SIGTERM to each of its processes, SIGKILL to those left after
     ``grace`` seconds, then wait up to ``timeout`` seconds.  Returns the pids still alive (none,
     unless something cannot be killed: another user's process, or one stuck in the kernel)."""
+    import signal
 
     def left() -> list[int]:
         return session_members(sid, leader_start)

@@ -6,6 +6,7 @@ panes are then addressed by ``%id``.
 
 from __future__ import annotations
 
+import os
 from typing import Any, NamedTuple
 
 from .errors import ServerNotFoundError, SessionNotFoundError, UsageError
@@ -86,7 +87,7 @@ def create_commands(settings: Settings, workers: int) -> list[Command]:
 
 
 def session_exists(tmux: Tmux, settings: Settings) -> bool:
-    if not tmux.socket_file.exists():
+    if not os.path.exists(tmux.socket_file):
         return False
     try:
         tmux.run("has-session", "-t", session_target(settings))

@@ -227,7 +227,7 @@ class Orchestrator:
         with self._session_errors():
             self.tmux.run("has-session", "-t", layout.session_target(self.settings))
         inside = os.environ.get("TMUX", "").split(",")[0]
-        if inside and Path(inside) == self.tmux.socket_file:
+        if inside and os.path.abspath(inside) == os.path.abspath(self.tmux.socket_file):
             self.tmux.run("switch-client", *self._own_client(), "-t", layout.session_target(self.settings))
             return
         env = {key: value for key, value in os.environ.items() if key != "TMUX"}

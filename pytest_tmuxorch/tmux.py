@@ -7,11 +7,8 @@ the timeout; every command of the package goes through it.  The work of deliveri
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
+import stat
 
 from ._log import get_logger
 from ._proc import kill_and_wait, wait_pid_gone
@@ -19,12 +16,15 @@ from .errors import ServerNotFoundError, SessionNotFoundError, TmuxTimeoutError,
 from .settings import Settings
 from .transport import Command, SubprocessTransport, Transport
 
+TYPE_CHECKING = False  # typing and pathlib would cost the console script's start-up
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import libtmux
 
 log = get_logger("pytest_tmuxorch.tmux")
 
-CONFIG_FILE = Path(__file__).with_name("tmux.conf")
+CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tmux.conf")
 
 
 class Tmux:
@@ -51,24 +51,25 @@ class Tmux:
         """``tmux -S path`` or ``tmux -L name``, always with the product's own config file."""
         socket_path = self.settings.socket_path
         address = ["-S", socket_path] if socket_path else ["-L", self.settings.socket]
-        return ["tmux", *address, "-f", str(CONFIG_FILE)]
+        return ["tmux", *address, "-f", CONFIG_FILE]
 
     @property
-    def socket_file(self) -> Path:
+    def socket_file(self) -> str:
         """Where the server's socket lives (tmux's rule for ``-L``: $TMUX_TMPDIR/tmux-UID/name)."""
         if self.settings.socket_path:
-            return Path(self.settings.socket_path)
+            return self.settings.socket_path
         tmpdir = os.environ.get("TMUX_TMPDIR") or "/tmp"
-        return Path(tmpdir, f"tmux-{os.getuid()}", self.settings.socket)
+        return os.path.join(tmpdir, f"tmux-{os.getuid()}", self.settings.socket)
 
     def check_socket_path(self) -> None:
         """Before a server is started: its socket's directory must exist, and nothing but a socket
         may be at its path (tmux deletes whatever is there)."""
         path = self.socket_file
-        if self.settings.socket_path and not path.parent.is_dir():
-            raise UsageError(f"cannot create the tmux socket {str(path)!r}: no such directory {str(path.parent)!r}")
-        if os.path.lexists(path) and not path.is_socket():
-            raise UsageError(f"{str(path)!r} exists and is not a socket (tmux would delete it): choose another socket")
+        parent = os.path.dirname(path) or "."
+        if self.settings.socket_path and not os.path.isdir(parent):
+            raise UsageError(f"cannot create the tmux socket {path!r}: no such directory {parent!r}")
+        if os.path.lexists(path) and not is_socket(path):
+            raise UsageError(f"{path!r} exists and is not a socket (tmux would delete it): choose another socket")
 
     @property
     def libtmux(self) -> libtmux.Server:
@@ -79,7 +80,7 @@ class Tmux:
 
             path = self.settings.socket_path
             self._libtmux = libtmux.Server(
-                socket_name=None if path else self.settings.socket, socket_path=path, config_file=str(CONFIG_FILE)
+                socket_name=None if path else self.settings.socket, socket_path=path, config_file=CONFIG_FILE
             )
         return self._libtmux
 
@@ -95,7 +96,7 @@ class Tmux:
 
     def server_running(self) -> bool:
         """True when a server answers on the socket."""
-        if not self.socket_file.is_socket():
+        if not is_socket(self.socket_file):
             return False
         try:
             self.run("list-sessions", "-F", "#{session_id}")
@@ -121,8 +122,10 @@ class Tmux:
         """
         timeout = timeout or self.timeout
         pid = self.server_pid()
-        with contextlib.suppress(ServerNotFoundError):
+        try:
             self.run("kill-server")
+        except ServerNotFoundError:
+            pass
         self.transport.close()
         if pid is not None:
             try:
@@ -135,8 +138,19 @@ class Tmux:
 
     def remove_socket(self) -> None:
         """tmux leaves its socket file behind when the server exits: remove it if nobody listens."""
-        if self.socket_file.is_socket() and not self.server_running():
-            self.socket_file.unlink(missing_ok=True)
+        if is_socket(self.socket_file) and not self.server_running():
+            try:
+                os.unlink(self.socket_file)
+            except FileNotFoundError:
+                pass
 
     def close(self) -> None:
         self.transport.close()
+
+
+def is_socket(path: str) -> bool:
+    """True when ``path`` is a unix socket (not following a link)."""
+    try:
+        return stat.S_ISSOCK(os.lstat(path).st_mode)
+    except OSError:
+        return False

@@ -8,20 +8,25 @@ one tmux client per call; the control-mode client (:mod:`.control.client`) keeps
 from __future__ import annotations
 
 import os
-import subprocess
+import select
 import time
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
 
 from ._log import get_logger
 from .errors import ServerNotFoundError, SessionNotFoundError, TmuxError, TmuxTimeoutError
 
+TYPE_CHECKING = False  # typing, subprocess and friends would cost the console script's start-up
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Protocol
+
     from .streams import PaneStream
 
-log = get_logger("pytest_tmuxorch.transport")
+    Command = Sequence[str]  # a tmux command and its arguments
+else:
+    Protocol = object
+    Command = "Sequence[str]"  # for annotations only, which are never evaluated at run time
 
-Command = Sequence[str]
+log = get_logger("pytest_tmuxorch.transport")
 
 _NO_SERVER = ("no server running", "error connecting to", "server exited unexpectedly")
 _NO_SESSION = ("can't find session", "can't find window", "no sessions")
@@ -106,18 +111,17 @@ class SubprocessTransport:
     def _run(self, argv: list[str], commands: Sequence[Command], timeout: float) -> str:
         started = time.monotonic()
         try:
-            done = subprocess.run(
-                argv, capture_output=True, timeout=timeout, env=self._env, stdin=subprocess.DEVNULL
-            )
-        except subprocess.TimeoutExpired:
-            raise TmuxTimeoutError(f"tmux did not answer within {timeout:g}s: {show(commands)}") from None
+            done = run_captured(argv, timeout, self._env)
         except FileNotFoundError:
             raise TmuxError("tmux is not installed (no 'tmux' on PATH)") from None
-        log.debug("%.1f ms rc=%d %s", (time.monotonic() - started) * 1e3, done.returncode, show(commands))
-        if done.returncode != 0:
-            message = done.stderr.decode(errors="replace").strip() or f"exit status {done.returncode}"
+        if done is None:
+            raise TmuxTimeoutError(f"tmux did not answer within {timeout:g}s: {show(commands)}")
+        status, stdout, stderr = done
+        log.debug("%.1f ms rc=%d %s", (time.monotonic() - started) * 1e3, status, show(commands))
+        if status != 0:
+            message = stderr.decode(errors="replace").strip() or f"exit status {status}"
             raise classify_error(f"{message.splitlines()[-1]} (in: {show(commands)})")
-        return done.stdout.decode(errors="replace")
+        return stdout.decode(errors="replace")
 
     def wait_activity(self, pane_id: str, timeout: float, attempt: int) -> None:
         # No push notifications here: poll at a short, growing interval (1 ms up to 30 ms).
@@ -131,6 +135,54 @@ class SubprocessTransport:
 
     def close(self) -> None:
         pass
+
+
+def run_captured(argv: list[str], timeout: float, env: Mapping[str, str] | None = None) -> tuple[int, bytes, bytes] | None:
+    """Run ``argv`` (found on PATH) with stdin from /dev/null; return its exit status, stdout and
+    stderr, or None when it did not end within ``timeout`` seconds (it is killed then).
+
+    ``posix_spawn`` and two pipes rather than :mod:`subprocess`, whose import alone costs more
+    than a tmux call: this runs on the console script's start-up path.
+    """
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    try:
+        pid = os.posix_spawnp(argv[0], argv, os.environ if env is None else env, file_actions=[
+            (os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, out_write, 1),
+            (os.POSIX_SPAWN_DUP2, err_write, 2)])
+    except BaseException:
+        os.close(out_read)
+        os.close(err_read)
+        raise
+    finally:
+        for fd in (out_write, err_write, devnull):
+            os.close(fd)
+    chunks: dict[int, list[bytes]] = {out_read: [], err_read: []}
+    poller = select.poll()
+    for fd in chunks:
+        poller.register(fd, select.POLLIN)
+    deadline = time.monotonic() + timeout
+    try:
+        open_pipes = len(chunks)
+        while open_pipes:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                os.kill(pid, 9)  # SIGKILL; its number is the same everywhere
+                os.waitpid(pid, 0)
+                return None
+            for fd, _ in poller.poll(remaining * 1000):
+                data = os.read(fd, 65536)
+                if data:
+                    chunks[fd].append(data)
+                else:
+                    poller.unregister(fd)
+                    open_pipes -= 1
+        status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    finally:
+        os.close(out_read)
+        os.close(err_read)
+    return status, b"".join(chunks[out_read]), b"".join(chunks[err_read])
 
 
 def _split_outputs(stdout: str, separator: str, count: int) -> list[list[str]]:

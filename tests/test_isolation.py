@@ -52,7 +52,7 @@ def test_named_socket_lives_under_tmux_tmpdir(settings: Settings) -> None:
     try:
         orch.init()
         expected = Path(os.environ["TMUX_TMPDIR"], f"tmux-{os.getuid()}", name)
-        assert orch.tmux.socket_file == expected and expected.is_socket()
+        assert orch.tmux.socket_file == str(expected) and expected.is_socket()
     finally:
         orch.kill()
     assert not expected.exists()

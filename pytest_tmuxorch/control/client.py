@@ -23,7 +23,6 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from .._log import get_logger
 from ..errors import ControlConnectionError, TmuxTimeoutError
@@ -70,7 +69,7 @@ class ControlTransport:
         self,
         base_argv: Sequence[str],
         session: str,
-        socket_file: Path | None = None,
+        socket_file: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self._base_argv = list(base_argv)
@@ -217,7 +216,7 @@ class ControlTransport:
                 connection.close()
             if time.monotonic() < self._retry_at:
                 return None
-            if self._socket_file is not None and not self._socket_file.exists():
+            if self._socket_file is not None and not os.path.exists(self._socket_file):
                 return None
             return self._connect(deadline)
 
