@@ -7,27 +7,27 @@ tying the small modules together and turning tmux's errors into messages a user 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
 
-from . import barrier, layout, logs
+from . import layout
 from ._log import get_logger
 from .errors import ServerNotFoundError, SessionNotFoundError, TmuxError, UsageError
-from .inputs import deliver, wait_panes_ready
-from .keys import paste_commands
-from .layout import PaneStatus
-from .panes import Pane
 from .settings import Settings, from_env
 from .tmux import Tmux
-from .transport import Transport
 
+# The console script imports this module for every command: what only some methods need is
+# imported in them (panes, inputs, barriers, logs), and typing only by type checkers.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
+    from types import TracebackType
+    from typing import Any
+
     import libtmux
 
+    from .layout import PaneStatus
     from .loops import PaneQueue
+    from .panes import Pane
+    from .transport import Transport
 
 log = get_logger("pytest_tmuxorch")
 
@@ -97,6 +97,8 @@ class Orchestrator:
 
     def wait_ready(self, timeout: float | None = None) -> None:
         """Wait until every pane's shell is ready to read what is typed (keys typed earlier are lost)."""
+        from .inputs import wait_panes_ready
+
         wait_panes_ready(self.tmux, [status.pane_id for status in self.status()], timeout)
 
     def kill(self) -> bool:
@@ -142,6 +144,8 @@ class Orchestrator:
 
     def _pane(self, status: PaneStatus) -> Pane:
         label = status.window if status.worker is None else f"worker {status.worker}"
+        from .panes import Pane
+
         return Pane(self.tmux, status.pane_id, label)
 
     @property
@@ -176,6 +180,9 @@ class Orchestrator:
         self._type_into([self.master], command)
 
     def _type_into(self, panes: list[Pane], command: str) -> None:
+        from .inputs import deliver
+        from .keys import paste_commands
+
         deliver(self.tmux, [pane.id for pane in panes], lambda pane_id: paste_commands(pane_id, command),
                 kind="line", lines=command.count("\n") + 1)
 
@@ -188,15 +195,23 @@ class Orchestrator:
 
     def capture(self, directory: str | os.PathLike[str] | None = None) -> list[Path]:
         """Write every pane's whole scrollback to a file (default ``logs/tmux/<session>/snapshots``)."""
+        from pathlib import Path
+
         target = Path(directory) if directory is not None else self.settings.logs_root / "snapshots"
+        from . import logs
+
         return logs.capture(self.tmux, self.status(), target)
 
     def logs_on(self) -> list[Path]:
         """Log every pane, each line UTC-timestamped, into ``logs/tmux/<session>/pipes``."""
+        from . import logs
+
         return logs.logs_on(self.tmux, self.status(), self.settings.logs_root / "pipes")
 
     def logs_off(self) -> int:
         """Stop pane logging; returns how many pipes were closed (0 when none ran)."""
+        from . import logs
+
         return logs.logs_off(self.tmux, self.status())
 
     # --- barriers ------------------------------------------------------------------------------
@@ -204,11 +219,15 @@ class Orchestrator:
     def barrier_signal(self, name: str) -> None:
         """Signal barrier ``name`` (tmux ``wait-for -S``)."""
         with self._server_errors():
+            from . import barrier
+
             barrier.signal(self.tmux, name)
 
     def barrier_wait(self, name: str, timeout: float | None = None) -> None:
         """Wait for barrier ``name``; raises a ``TimeoutError`` subclass after ``timeout`` seconds."""
         with self._server_errors():
+            from . import barrier
+
             barrier.wait(self.tmux, name, timeout)
 
     # --- attach --------------------------------------------------------------------------------
@@ -259,21 +278,28 @@ class Orchestrator:
 
     # --- errors --------------------------------------------------------------------------------
 
-    @contextmanager
-    def _session_errors(self) -> Iterator[None]:
-        with self._server_errors():
-            try:
-                yield
-            except SessionNotFoundError:
-                raise SessionNotFoundError(
-                    f"no session {self.settings.session!r} on tmux socket {self.address!r} (run 'tmuxorch init')"
-                ) from None
+    def _session_errors(self) -> _Explained:
+        """A context that says what to do when the server or the session is not there."""
+        return _Explained(self, session=True)
 
-    @contextmanager
-    def _server_errors(self) -> Iterator[None]:
-        try:
-            yield
-        except ServerNotFoundError:
-            raise ServerNotFoundError(
-                f"no tmux server on socket {self.address!r} (run 'tmuxorch init')"
-            ) from None
+    def _server_errors(self) -> _Explained:
+        return _Explained(self, session=False)
+
+
+class _Explained:
+    """Turns tmux's "no server" and "no session" errors into messages a user can act on (a class,
+    not contextlib, which the console script's start-up cannot afford)."""
+
+    def __init__(self, orch: Orchestrator, session: bool) -> None:
+        self.orch, self.session = orch, session
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        address = self.orch.address
+        if isinstance(error, ServerNotFoundError):
+            raise ServerNotFoundError(f"no tmux server on socket {address!r} (run 'tmuxorch init')") from None
+        if self.session and isinstance(error, SessionNotFoundError):
+            raise SessionNotFoundError(
+                f"no session {self.orch.settings.session!r} on tmux socket {address!r} (run 'tmuxorch init')") from None
