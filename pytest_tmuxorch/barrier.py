@@ -73,15 +73,25 @@ def _give_up(tmux: Tmux, name: str, option: str, waiter: subprocess.Popen[bytes]
     return True
 
 
-def _other_live_waiters(tmux: Tmux, name: str, own_option: str) -> bool:
+def _registrations(tmux: Tmux, name: str) -> dict[str, int]:
+    """The waiters registered for ``name``: option -> pid (live or not)."""
     prefix = f"{_OPTION_PREFIX}{name}-"
+    found = {}
     for line in tmux.run("show-options", "-s"):
         option, _, value = line.partition(" ")
         pid = value.strip().strip('"')
-        same_name = option.startswith(prefix) and len(option) == len(own_option)
-        if same_name and option != own_option and pid.isdigit() and pid_alive(int(pid)):
-            return True
-    return False
+        if option.startswith(prefix) and len(option) == len(prefix) + 8 and pid.isdigit():
+            found[option] = int(pid)
+    return found
+
+
+def waiter_pids(tmux: Tmux, name: str) -> list[int]:
+    """The processes waiting for ``name`` through tmuxorch (raw ``tmux wait-for`` clients are not seen)."""
+    return sorted(pid for pid in _registrations(tmux, name).values() if pid_alive(pid))
+
+
+def _other_live_waiters(tmux: Tmux, name: str, own_option: str) -> bool:
+    return any(option != own_option and pid_alive(pid) for option, pid in _registrations(tmux, name).items())
 
 
 def _unregister(tmux: Tmux, option: str) -> None:
