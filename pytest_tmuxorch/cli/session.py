@@ -140,6 +140,13 @@ def cmd_barrier_status(args: argparse.Namespace, orch: Orchestrator) -> int:
     return 0
 
 
+def cmd_watch(args: argparse.Namespace, orch: Orchestrator) -> int:
+    from ..watch import watch
+
+    watch(orch, interval=args.interval, once=args.once)
+    return 0
+
+
 def cmd_barrier_signal(args: argparse.Namespace, orch: Orchestrator) -> int:
     orch.barrier_signal(args.name)
     return 0
@@ -184,6 +191,11 @@ def _barrier_status_args(parser: argparse.ArgumentParser) -> None:
     json_flag(parser)
 
 
+def _watch_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--interval", type=positive_float, default=1.0, metavar="S", help="seconds between refreshes [1]")
+    parser.add_argument("--once", action="store_true", help="show one frame and exit")
+
+
 def _workers_arg(text: str) -> int:
     from ..settings import MAX_WORKERS
 
@@ -218,4 +230,5 @@ SESSION_COMMANDS: list[CommandSpec] = [
      lambda p: _barrier_args(p, True), cmd_barrier_wait),
     ("barrier-signal", "signal barrier NAME (wakes its waiters)", lambda p: _barrier_args(p, False), cmd_barrier_signal),
     ("barrier-status", "who waits at barrier NAME", _barrier_status_args, cmd_barrier_status),
+    ("watch", "a live view of the panes and the task queue (Ctrl-C to quit)", _watch_args, cmd_watch),
 ]
