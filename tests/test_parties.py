@@ -149,8 +149,8 @@ def test_a_timeout_among_waiters_does_not_release_or_break_them(orch: Orchestrat
     assert sorted(patient.outcome + other.outcome) == [0, 1]  # type: ignore[type-var]
 
 
-def orphans(socket_path: str, name: str) -> list[int]:
-    """tmux clients still waiting on a channel of barrier ``name`` of this server."""
+def channel_clients(socket_path: str, name: str) -> list[int]:
+    """tmux clients waiting on a channel of barrier ``name`` of this server."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -167,16 +167,17 @@ def test_a_killed_party_is_not_counted_and_its_client_is_released(
     crashed = cli_party("crash", 2, cli_env, timeout=60)
     processes.append(crashed)
     wait_waiting(orch, "crash", 1)
+    wait_until(lambda: channel_clients(settings.socket_path or "", "crash"), timeout=10, what="its wait-for client")
     crashed.kill()  # SIGKILL: no chance to leave the round
     crashed.communicate(timeout=10)
     (gone,) = orch.barrier_status("crash").waiting
     assert gone.pid == crashed.pid and not gone.alive
     assert "gone (not counted)" in run_cli("barrier-status", "crash", env=cli_env).stdout
-    assert orphans(settings.socket_path or "", "crash"), "its tmux client outlives it until the next transaction"
+    assert channel_clients(settings.socket_path or "", "crash"), "its orphaned client waits for the next transaction"
     with pytest.raises(TmuxTimeoutError, match="1 of 2 parties"):
         orch.barrier("crash", 2, timeout=0.3)  # the dead party does not count
     assert orch.barrier_status("crash").waiting == ()
-    wait_until(lambda: not orphans(settings.socket_path or "", "crash"), timeout=10, what="the orphaned client to exit")
+    wait_until(lambda: not channel_clients(settings.socket_path or "", "crash"), timeout=10, what="the orphaned client to exit")
     other = Party(orch, "crash", 2)
     assert orch.barrier("crash", 2, timeout=20) in (0, 1)
     other.join(20)
@@ -191,7 +192,7 @@ def test_ctrl_c_in_a_pane_leaves_the_round(orch: Orchestrator, settings: Setting
     assert pane.interrupt(timeout=20) == 130
     assert "tmuxorch: interrupted" in pane.capture() and "Traceback" not in pane.capture(history=True)
     assert orch.barrier_status("cc").waiting == ()
-    assert not orphans(settings.socket_path or "", "cc")
+    assert not channel_clients(settings.socket_path or "", "cc")
 
 
 def test_rounds_are_distinct_under_load(orch: Orchestrator) -> None:
