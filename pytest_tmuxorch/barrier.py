@@ -22,6 +22,10 @@ from .transport import classify_error
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 _OPTION_PREFIX = "@tmuxorch-waiter-"
+# Run right after a ``wait-for`` in its chain: kill-server releases waiters with status 0 too, but
+# only after it destroyed every session, so this prints nothing then (exit-empty: a live server
+# has a session).
+ALIVE_CHECK = ["list-sessions", "-F", "#{session_id}"]
 
 
 def check_name(name: str) -> str:
@@ -44,18 +48,18 @@ def wait(tmux: Tmux, name: str, timeout: float | None = None) -> None:
         # Register and wait in one chain: the server runs both in the same pass, so whoever sees
         # the registration knows the wait is in place.
         waiter = subprocess.Popen(
-            [*tmux.base_argv(), "set-option", "-s", option, str(os.getpid()), ";", "wait-for", name],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [*tmux.base_argv(), "set-option", "-s", option, str(os.getpid()), ";", "wait-for", name, ";",
+             *ALIVE_CHECK], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         try:
-            _, err = waiter.communicate(timeout=timeout)
+            out, err = waiter.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             if _give_up(tmux, name, option, waiter):
                 raise TmuxTimeoutError(f"barrier {name!r} was not signalled within {timeout:g}s") from None
-            _, err = waiter.communicate()
+            out, err = waiter.communicate()
         if waiter.returncode != 0:
             raise classify_error(f"barrier {name!r}: {err.decode(errors='replace').strip()}")
-        if tmux.server_pid() is None:  # kill-server releases waiters with status 0
+        if not out.strip():
             raise ServerNotFoundError(f"barrier {name!r}: the tmux server exited while waiting")
     finally:
         _unregister(tmux, option)

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
 from ._proc import pid_alive, start_time, wait_until
-from .barrier import check_name
+from .barrier import ALIVE_CHECK, check_name
 from .errors import BarrierStateError, ServerNotFoundError, TmuxorchError, TmuxTimeoutError, UsageError
 from .tmux import Tmux
 from .transport import classify_error
@@ -221,10 +221,10 @@ class _Party:
         while True:
             # A session of its own: a Ctrl-C in the terminal reaches only us, and we free the client.
             self.waiter = subprocess.Popen(
-                [*self.tmux.base_argv(), "wait-for", self.channel], stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                [*self.tmux.base_argv(), "wait-for", self.channel, ";", *ALIVE_CHECK], stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
             try:
-                _, err = self.waiter.communicate(timeout=max(0.0, self.deadline - time.monotonic()))
+                out, err = self.waiter.communicate(timeout=max(0.0, self.deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 there = self._leave(self.timeout)
                 if there is None:
@@ -234,8 +234,10 @@ class _Party:
             if self.waiter.returncode != 0:
                 raise classify_error(f"barrier {self.name!r}: {err.decode(errors='replace').strip()}")
             try:
+                if not out.strip():  # released by kill-server
+                    raise ServerNotFoundError("no server")
                 state = read(self.tmux, self.name)
-            except ServerNotFoundError:  # kill-server releases waiters with status 0
+            except ServerNotFoundError:
                 raise ServerNotFoundError(f"barrier {self.name!r}: the tmux server exited while waiting") from None
             if state.round != round_:
                 return
