@@ -6,6 +6,9 @@ itself in a server user option; on timeout, if no other registered waiter is ali
 own client with a signal (nobody else is waiting, so nothing is lost or remembered); otherwise it
 kills its client, and the last waiter to leave clears the stale ones the same way.  Waiters that
 bypass tmuxorch (a raw ``tmux wait-for`` in a pane) are invisible to that count.
+
+These are signal barriers, with tmux's latch semantics; barriers where N parties meet are in
+:mod:`.parties`.
 """
 
 from __future__ import annotations
