@@ -6,6 +6,9 @@ itself in a server user option; on timeout, if no other registered waiter is ali
 own client with a signal (nobody else is waiting, so nothing is lost or remembered); otherwise it
 kills its client, and the last waiter to leave clears the stale ones the same way.  Waiters that
 bypass tmuxorch (a raw ``tmux wait-for`` in a pane) are invisible to that count.
+
+These are signal barriers, with tmux's latch semantics; barriers where N parties meet are in
+:mod:`.parties`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from .transport import classify_error
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 _OPTION_PREFIX = "@tmuxorch-waiter-"
+# Run right after a ``wait-for`` in its chain: kill-server releases waiters with status 0 too, but
+# only after it destroyed every session, so this prints nothing then (exit-empty: a live server
+# has a session).
+ALIVE_CHECK = ["list-sessions", "-F", "#{session_id}"]
 
 
 def check_name(name: str) -> str:
@@ -44,18 +51,18 @@ def wait(tmux: Tmux, name: str, timeout: float | None = None) -> None:
         # Register and wait in one chain: the server runs both in the same pass, so whoever sees
         # the registration knows the wait is in place.
         waiter = subprocess.Popen(
-            [*tmux.base_argv(), "set-option", "-s", option, str(os.getpid()), ";", "wait-for", name],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [*tmux.base_argv(), "set-option", "-s", option, str(os.getpid()), ";", "wait-for", name, ";",
+             *ALIVE_CHECK], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         try:
-            _, err = waiter.communicate(timeout=timeout)
+            out, err = waiter.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             if _give_up(tmux, name, option, waiter):
                 raise TmuxTimeoutError(f"barrier {name!r} was not signalled within {timeout:g}s") from None
-            _, err = waiter.communicate()
+            out, err = waiter.communicate()
         if waiter.returncode != 0:
             raise classify_error(f"barrier {name!r}: {err.decode(errors='replace').strip()}")
-        if tmux.server_pid() is None:  # kill-server releases waiters with status 0
+        if not out.strip():
             raise ServerNotFoundError(f"barrier {name!r}: the tmux server exited while waiting")
     finally:
         _unregister(tmux, option)
@@ -73,15 +80,25 @@ def _give_up(tmux: Tmux, name: str, option: str, waiter: subprocess.Popen[bytes]
     return True
 
 
-def _other_live_waiters(tmux: Tmux, name: str, own_option: str) -> bool:
+def _registrations(tmux: Tmux, name: str) -> dict[str, int]:
+    """The waiters registered for ``name``: option -> pid (live or not)."""
     prefix = f"{_OPTION_PREFIX}{name}-"
+    found = {}
     for line in tmux.run("show-options", "-s"):
         option, _, value = line.partition(" ")
         pid = value.strip().strip('"')
-        same_name = option.startswith(prefix) and len(option) == len(own_option)
-        if same_name and option != own_option and pid.isdigit() and pid_alive(int(pid)):
-            return True
-    return False
+        if option.startswith(prefix) and len(option) == len(prefix) + 8 and pid.isdigit():
+            found[option] = int(pid)
+    return found
+
+
+def waiter_pids(tmux: Tmux, name: str) -> list[int]:
+    """The processes waiting for ``name`` through tmuxorch (raw ``tmux wait-for`` clients are not seen)."""
+    return sorted(pid for pid in _registrations(tmux, name).values() if pid_alive(pid))
+
+
+def _other_live_waiters(tmux: Tmux, name: str, own_option: str) -> bool:
+    return any(option != own_option and pid_alive(pid) for option, pid in _registrations(tmux, name).items())
 
 
 def _unregister(tmux: Tmux, option: str) -> None:

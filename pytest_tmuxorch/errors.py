@@ -14,6 +14,7 @@ Each error carries a one-line message fit for a terminal; the console script tur
     │   └── ControlConnectionError       the control client died before answering
     ├── TmuxTimeoutError (TimeoutError)  something did not happen in time
     │   └── WaitTimeoutError             a pane did not show what was awaited
+    ├── BarrierStateError                an N-party barrier's shared state is unusable
     ├── MalformedTaskError               a task file that cannot be read back
     └── TaskStateError                   a task in the wrong state for the operation
 """
@@ -58,6 +59,10 @@ class WaitTimeoutError(TmuxTimeoutError):
         if screen:
             message = f"{message}\n--- screen ---\n{screen.rstrip()}\n--------------"
         super().__init__(message)
+
+
+class BarrierStateError(TmuxorchError):
+    """The state an N-party barrier keeps in the tmux server is unreadable, or lost this party."""
 
 
 class MalformedTaskError(TmuxorchError):

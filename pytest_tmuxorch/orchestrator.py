@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .layout import PaneStatus
     from .loops import PaneQueue
     from .panes import Pane
+    from .parties import BarrierStatus
     from .transport import Transport
 
 log = get_logger("pytest_tmuxorch")
@@ -223,12 +224,35 @@ class Orchestrator:
 
             barrier.signal(self.tmux, name)
 
-    def barrier_wait(self, name: str, timeout: float | None = None) -> None:
-        """Wait for barrier ``name``; raises a ``TimeoutError`` subclass after ``timeout`` seconds."""
+    def barrier_wait(self, name: str, timeout: float | None = None, *, parties: int | None = None) -> None:
+        """Wait for barrier ``name``; raises a ``TimeoutError`` subclass after ``timeout`` seconds.
+
+        Without ``parties``: until it is signalled (tmux ``wait-for``).  With ``parties``: until that
+        many parties have arrived, as :meth:`barrier`."""
+        if parties is not None:
+            self.barrier(name, parties, timeout)
+            return
         with self._server_errors():
             from . import barrier
 
             barrier.wait(self.tmux, name, timeout)
+
+    def barrier(self, name: str, parties: int, timeout: float | None = None) -> int:
+        """Meet at the N-party barrier ``name``: nobody passes until ``parties`` parties (threads,
+        processes, panes) have arrived, then all pass, and the next round begins.  Returns this
+        party's arrival index (``parties - 1`` for the last).  After ``timeout`` seconds, leaves the
+        round (the others keep waiting) and raises a ``TimeoutError`` subclass."""
+        from . import parties as party_barrier
+
+        with self._server_errors():
+            return party_barrier.meet(self.tmux, name, parties, timeout)
+
+    def barrier_status(self, name: str) -> BarrierStatus:
+        """Who waits at barrier ``name``: the N-party round, and the pids waiting for its signal."""
+        from . import parties as party_barrier
+
+        with self._server_errors():
+            return party_barrier.status(self.tmux, name)
 
     # --- attach --------------------------------------------------------------------------------
 

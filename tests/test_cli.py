@@ -16,7 +16,7 @@ from pytest_tmuxorch import Orchestrator, Settings
 
 SESSION_COMMANDS = [
     "init", "attach", "run-all", "run-one", "run-master", "status", "kill", "capture",
-    "logs-on", "logs-off", "layout", "barrier-wait", "barrier-signal",
+    "logs-on", "logs-off", "layout", "barrier-wait", "barrier-signal", "barrier-status", "watch",
 ]
 
 

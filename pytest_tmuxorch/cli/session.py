@@ -115,7 +115,35 @@ def cmd_layout(args: argparse.Namespace, orch: Orchestrator) -> int:
 
 
 def cmd_barrier_wait(args: argparse.Namespace, orch: Orchestrator) -> int:
-    orch.barrier_wait(args.name, timeout=args.timeout_wait)
+    orch.barrier_wait(args.name, timeout=args.timeout_wait, parties=args.parties)
+    return 0
+
+
+def cmd_barrier_status(args: argparse.Namespace, orch: Orchestrator) -> int:
+    import time
+
+    status = orch.barrier_status(args.name)
+    if args.json:
+        print_json(status.as_dict())
+        return 0
+    if status.waiting:
+        print(f"barrier {status.name!r}: round {status.released + 1}, {len(status.waiting)} of {status.parties} "
+              f"parties waiting ({status.released} released before)")
+        rows = [["PARTY", "PID", "PANE", "WAITING", "STATE"]]
+        rows += [[party.token, str(party.pid), party.pane or "-", f"{time.time() - party.since:.1f}s",
+                  "waiting" if party.alive else "gone (not counted)"] for party in status.waiting]
+        print_table(rows)
+    else:
+        print(f"barrier {status.name!r}: round {status.released + 1}, nobody waiting ({status.released} released before)")
+    if status.signal_waiters:
+        print(f"waiting for its signal: {' '.join(f'pid {pid}' for pid in status.signal_waiters)}")
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace, orch: Orchestrator) -> int:
+    from ..watch import watch
+
+    watch(orch, interval=args.interval, once=args.once)
     return 0
 
 
@@ -138,8 +166,34 @@ def _run_one_args(parser: argparse.ArgumentParser) -> None:
 def _barrier_args(parser: argparse.ArgumentParser, wait: bool) -> None:
     parser.add_argument("name", metavar="NAME", help="barrier (tmux wait-for channel) name")
     if wait:
+        parser.add_argument("--parties", type=_parties_arg, default=None, metavar="N",
+                            help="an N-party barrier: wait until N parties have arrived, then all pass "
+                                 "(without it: wait until NAME is signalled)")
         parser.add_argument("--timeout", dest="timeout_wait", type=positive_float, default=None, metavar="S",
-                            help="give up after S seconds (exit 1) [--tmux-timeout, 10]")
+                            help="give up after S seconds (exit 1; an N-party wait leaves the round) "
+                                 "[--tmux-timeout, 10]")
+
+
+def _parties_arg(text: str) -> int:
+    from ..parties import MAX_PARTIES
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_PARTIES:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number from 1 to {MAX_PARTIES}")
+    return value
+
+
+def _barrier_status_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help="barrier name")
+    json_flag(parser)
+
+
+def _watch_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--interval", type=positive_float, default=1.0, metavar="S", help="seconds between refreshes [1]")
+    parser.add_argument("--once", action="store_true", help="show one frame and exit")
 
 
 def _workers_arg(text: str) -> int:
@@ -172,6 +226,9 @@ SESSION_COMMANDS: list[CommandSpec] = [
     ("logs-off", "stop pane logging (idempotent)", no_args, cmd_logs_off),
     ("layout", "arrange the workers: tiled, even-horizontal, even-vertical",
      lambda p: p.add_argument("name", metavar="NAME", help="tiled, even-horizontal or even-vertical"), cmd_layout),
-    ("barrier-wait", "wait until barrier NAME is signalled", lambda p: _barrier_args(p, True), cmd_barrier_wait),
+    ("barrier-wait", "wait until barrier NAME is signalled, or until N parties arrived (--parties N)",
+     lambda p: _barrier_args(p, True), cmd_barrier_wait),
     ("barrier-signal", "signal barrier NAME (wakes its waiters)", lambda p: _barrier_args(p, False), cmd_barrier_signal),
+    ("barrier-status", "who waits at barrier NAME", _barrier_status_args, cmd_barrier_status),
+    ("watch", "a live view of the panes and the task queue (Ctrl-C to quit)", _watch_args, cmd_watch),
 ]
