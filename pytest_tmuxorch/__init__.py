@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 _WHERE = {
     "Orchestrator": "orchestrator", "Pane": "panes", "RunResult": "panes", "PaneStatus": "layout",
     "Settings": "settings", "Task": "tasks.store", "TaskQueue": "tasks.queue", "PaneQueue": "loops",
-    "Health": "tasks.recovery",
+    "Health": "tasks.recovery", "Screen": "screen", "Style": "styles",
     **dict.fromkeys((
         "TmuxorchError", "UsageError", "TmuxError", "ServerNotFoundError", "SessionNotFoundError",
         "ControlConnectionError", "TmuxTimeoutError", "WaitTimeoutError", "MalformedTaskError",
@@ -23,8 +23,8 @@ _WHERE = {
 }
 __all__ = [
     "ControlConnectionError", "Health", "MalformedTaskError", "Orchestrator", "Pane", "PaneQueue", "PaneStatus",
-    "RunResult", "ServerNotFoundError", "SessionNotFoundError", "Settings", "Task", "TaskNotFoundError", "TaskQueue",
-    "TaskStateError", "TmuxError", "TmuxTimeoutError", "TmuxorchError", "UsageError", "WaitTimeoutError",
+    "RunResult", "Screen", "ServerNotFoundError", "SessionNotFoundError", "Settings", "Style", "Task", "TaskNotFoundError",
+    "TaskQueue", "TaskStateError", "TmuxError", "TmuxTimeoutError", "TmuxorchError", "UsageError", "WaitTimeoutError",
 ]
 
 if TYPE_CHECKING:
@@ -45,7 +45,9 @@ if TYPE_CHECKING:
     from .loops import PaneQueue
     from .orchestrator import Orchestrator
     from .panes import Pane, RunResult
+    from .screen import Screen
     from .settings import Settings
+    from .styles import Style
     from .tasks.queue import TaskQueue
     from .tasks.recovery import Health
     from .tasks.store import Task
