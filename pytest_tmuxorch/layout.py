@@ -73,7 +73,8 @@ def create_commands(settings: Settings, workers: int) -> list[Command]:
     workers_window = window_target(settings, settings.workers_window)
     commands: list[Command] = [["start-server"], *server_options(settings)]
     commands += [
-        ["new-session", "-d", "-s", settings.session, "-n", settings.master_window, "-x", "240", "-y", "72"],
+        ["new-session", "-d", "-s", settings.session, "-n", settings.master_window,
+         "-x", str(settings.size[0]), "-y", str(settings.size[1])],
         ["new-window", "-d", "-t", session_target(settings) + ":", "-n", settings.workers_window],
     ]
     for _ in range(workers - 1):

@@ -107,6 +107,14 @@ class Pane:
         self.send_keys("C-c", timeout=timeout)
         return self.wait_prompt(timeout) if self.integrated else None
 
+    def resize(self, columns: int, rows: int) -> None:
+        """Make this pane ``columns`` x ``rows`` while its program runs (it gets SIGWINCH): the
+        whole window when the pane is alone in it, else its borders; raises
+        :class:`TmuxorchError` when the other panes of its window leave no room for that size."""
+        from .geometry import resize_pane
+
+        resize_pane(self.tmux, self.id, columns, rows, self.label)
+
     # --- state ---------------------------------------------------------------------------------
 
     @property

@@ -23,7 +23,7 @@ import pytest
 
 from ._log import get_logger
 from .errors import TmuxorchError, UsageError
-from .settings import FIELD_BY_NAME, Given, Settings, clean_shell, resolve
+from .settings import FIELD_BY_NAME, Given, Settings, clean_shell, resolve, show_value
 
 if TYPE_CHECKING:
     from .fixtures import Live
@@ -62,6 +62,7 @@ OPTIONS = (
                              "files and the prompt '$ '), user (your login shell), or a command (default: clean)"),
     Option("timeout", "SECONDS", "seconds allowed for each tmux call and for waits without a timeout (default: 10)"),
     Option("transport", "NAME", "how commands reach tmux: subprocess or control (default: control)"),
+    Option("size", "COLSxROWS", "size of each orchestrator's windows, e.g. 120x40 (default: 240x72)"),
 )
 KEEP_HELP = (
     "keep the tmux server of a failed test alive (renamed kept-*, never reaped) and print the command "
@@ -90,7 +91,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(workers=4, layout='tiled', shell='bash', timeout=10.0, ...): settings of the orchestrators "
+        f"{MARKER}(workers=4, layout='tiled', shell='bash', timeout=10.0, ..., size=(240, 72)): settings of the orchestrators "
         f"of this test (any Settings field but socket/socket_path); overrides --tmuxorch-* and tmuxorch_* ini keys",
     )
     try:
@@ -149,7 +150,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = [
         f"tmuxorch: workers={settings.workers} layout={settings.layout} shell={shell} "
         f"timeout={settings.timeout:g}s transport={settings.transport} "
-        f"keep={'on' if config.stash[KEEP] else 'off'} (a tmuxorch marker overrides these per test)"
+        f"keep={'on' if config.stash[KEEP] else 'off'} size={show_value(settings.size)} "
+        f"(a tmuxorch marker overrides these per test)"
     ]
     for directory, reaped in config.stash[REAPED].items():
         if reaped:
