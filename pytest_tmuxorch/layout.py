@@ -6,6 +6,7 @@ panes are then addressed by ``%id``.
 
 from __future__ import annotations
 
+import time
 from typing import Any, NamedTuple
 
 from .errors import ServerNotFoundError, SessionNotFoundError, UsageError
@@ -118,7 +119,18 @@ def pane_statuses(tmux: Tmux, settings: Settings) -> list[PaneStatus]:
             )
         )
         worker_number += is_worker
+    _note_sizes(tmux, statuses)
     return statuses
+
+
+def _note_sizes(tmux: Tmux, statuses: list[PaneStatus]) -> None:
+    """Tell each pane's output stream (control transport only) the size seen: a recording's
+    first size, whatever resizes the control client's notifications tell later."""
+    now = time.monotonic()
+    for status in statuses:
+        stream = tmux.transport.stream(status.pane_id)
+        if stream is not None:
+            stream.resized(status.width, status.height, now)
 
 
 def _pane_rows(tmux: Tmux, settings: Settings) -> list[list[str]]:

@@ -31,6 +31,7 @@ from .tmux import Tmux
 if TYPE_CHECKING:
     import libtmux
 
+    from .recording import Recording
     from .screen import Screen
 
 Pattern = str | re.Pattern[str]
@@ -173,6 +174,13 @@ class Pane:
         from .screen import capture_screen
 
         return capture_screen(self.tmux, self.id)
+
+    def recording(self) -> Recording:
+        """Everything the pane wrote while the control client listened, as an asciicast v2
+        recording (``.dump(path)`` writes it); :class:`UsageError` with the subprocess transport."""
+        from .artifacts import pane_recording
+
+        return pane_recording(self.tmux, self.id, self.label)
 
     def wait_for(self, pattern: Pattern, timeout: float | None = None, *, where: str = "output",
                  history: bool = False) -> str:
