@@ -24,7 +24,8 @@ LIBTMUX_NAMES = {
     "server", "session", "session_params", "config_file", "home_path", "user_path", "zshrc",
     "clear_env", "TestServer", "control_mode",
 }
-OUR_FIXTURES = {"tmuxorch", "tmuxorch_settings", "tmuxorch_factory", "tmuxorch_server", "tmuxorch_tasks", "tmuxorch_session"}
+OUR_FIXTURES = {"tmuxorch", "tmuxorch_settings", "tmuxorch_factory", "tmuxorch_server", "tmuxorch_tasks", "tmuxorch_session",
+                "tmuxorch_snapshot"}
 
 # An inner conftest: every orchestrator a test sees is written down, to check its teardown later.
 RECORDER = """
