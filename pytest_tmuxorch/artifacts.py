@@ -8,6 +8,7 @@ the subprocess transport a fresh process has seen nothing, so no ``.cast`` is wr
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -123,6 +124,44 @@ def write(
                 cast_problem = str(err)
         done.append(item._replace(svg=svg_path, cast=cast_path, cast_problem=cast_problem))
     return done
+
+
+def capture_svgs(orch: Orchestrator, directory: Path) -> list[Path]:
+    """Each pane's visible screen as ``directory/<window>-<n>.svg`` (the names of ``capture``)."""
+    from .logs import named_panes
+    from .screen import capture_screen
+
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for status, name in named_panes(orch.status(), ".svg"):
+        path = directory / name
+        title = f"{orch.settings.session}: {name.removesuffix('.svg')} ({status.pane_id})"
+        path.write_text(capture_screen(orch.tmux, status.pane_id).to_svg(title=title), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def record_live(orch: Orchestrator, directory: Path, seconds: float) -> list[Path]:
+    """Record every pane for ``seconds`` with a control client of its own (whatever transport
+    ``orch`` uses), then write ``directory/<window>-<n>.cast``: each starts with the screen as it
+    was.  Ctrl-C ends the recording early; the files are still written."""
+    import time
+
+    from .logs import named_panes
+    from .orchestrator import Orchestrator
+
+    listener = Orchestrator(orch.settings.replace(transport="control"))
+    try:
+        named = named_panes(listener.status(), ".cast")  # connects, and tells the streams each size
+        start_recordings(listener.tmux, [status.pane_id for status, _ in named])
+        with contextlib.suppress(KeyboardInterrupt):
+            time.sleep(seconds)
+        directory.mkdir(parents=True, exist_ok=True)
+        title = listener.settings.session
+        return [pane_recording(listener.tmux, status.pane_id, f"{title}: {name.removesuffix('.cast')}")
+                .dump(directory / name) for status, name in named]
+    finally:
+        listener.close()
 
 
 def file_stem(text: str, limit: int = 120) -> str:
