@@ -14,16 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import UsageError
+from .recording import pane_recording
 
 if TYPE_CHECKING:
     from .layout import PaneStatus
     from .orchestrator import Orchestrator
-    from .recording import Recording
     from .screen import Screen
     from .tmux import Tmux
-
-NO_STREAM = "no recording: the subprocess transport keeps no output (use transport='control')"
-
 
 class PaneEvidence(NamedTuple):
     """One pane as a report shows it: its name (``master``, ``worker 0``), status and screen
@@ -57,24 +54,6 @@ def collect(orch: Orchestrator) -> list[PaneEvidence]:
         except Exception as err:  # a pane that vanished: the others are still evidence
             evidence.append(PaneEvidence(pane_name(orch, status), status, None, f"could not capture the pane: {err}"))
     return evidence
-
-
-def pane_recording(tmux: Tmux, pane_id: str, title: str | None = None,
-                   markers: list[tuple[float, str]] | None = None) -> Recording:
-    """The asciicast of everything ``pane_id`` wrote while the control client listened."""
-    from .recording import from_stream
-
-    stream = tmux.transport.stream(pane_id)
-    if stream is None:
-        raise UsageError(NO_STREAM)
-    size = (80, 24)
-    if not stream.sizes:  # the library never read its size: ask now (no resize was seen either)
-        try:
-            width, height = tmux.run("display-message", "-p", "-t", pane_id, "#{pane_width} #{pane_height}")[0].split()
-            size = (int(width), int(height))
-        except Exception:  # a pane that is gone: its output still plays, at a guessed size
-            pass
-    return from_stream(stream, size, title=title, markers=markers)
 
 
 def start_recordings(tmux: Tmux, pane_ids: list[str]) -> None:

@@ -178,7 +178,7 @@ class Pane:
     def recording(self) -> Recording:
         """Everything the pane wrote while the control client listened, as an asciicast v2
         recording (``.dump(path)`` writes it); :class:`UsageError` with the subprocess transport."""
-        from .artifacts import pane_recording
+        from .recording import pane_recording
 
         return pane_recording(self.tmux, self.id, self.label)
 

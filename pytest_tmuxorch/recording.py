@@ -35,8 +35,10 @@ from .errors import UsageError
 
 if TYPE_CHECKING:
     from .streams import PaneStream
+    from .tmux import Tmux
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+NO_STREAM = "no recording: the subprocess transport keeps no output (use transport='control')"
 _EVENT_OVERHEAD = 16  # what an event costs beyond its data, roughly, in the memory cap
 
 
@@ -230,6 +232,22 @@ def from_stream(
     for label_time, label in marks:
         recording.marker(label_time + to_wall, label)
     return recording
+
+
+def pane_recording(tmux: Tmux, pane_id: str, title: str | None = None,
+                   markers: list[tuple[float, str]] | None = None) -> Recording:
+    """The asciicast of everything ``pane_id`` wrote while the control client listened."""
+    stream = tmux.transport.stream(pane_id)
+    if stream is None:
+        raise UsageError(NO_STREAM)
+    size = (80, 24)
+    if not stream.sizes:  # the library never read its size: ask now (no resize was seen either)
+        try:
+            width, height = tmux.run("display-message", "-p", "-t", pane_id, "#{pane_width} #{pane_height}")[0].split()
+            size = (int(width), int(height))
+        except Exception:  # a pane that is gone: its output still plays, at a guessed size
+            pass
+    return from_stream(stream, size, title=title, markers=markers)
 
 
 def screen_frame(lines: list[str], cursor: tuple[int, int], cursor_visible: bool = True) -> str:
