@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -149,3 +151,14 @@ def test_pytest_html_embeds_the_screenshots(pytester: pytest.Pytester) -> None:
     assert pictures[1] == (pytester.path / "ev" / "test_suite.py-test_fails" / "tmuxorch-worker-0.svg").read_text(encoding="utf-8")
     assert all(ElementTree.fromstring(picture).tag == SVG for picture in pictures)
     assert "tmuxorch: worker 1" in page
+
+
+def test_the_readme_picture_is_made_by_the_example_script(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(repo / "examples" / "failure_screenshot.py"), str(tmp_path / "shot.svg")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    made, committed = (path.read_text(encoding="utf-8") for path in (tmp_path / "shot.svg", repo / "docs" / "failure.svg"))
+    assert ElementTree.fromstring(made).tag == SVG
+    assert "lexer.c:42:" in made.replace("&#160;", " ") and "tmuxorch: worker 0 (%1)" in made.replace("&#160;", " ")
+    assert len(made.splitlines()) == len(committed.splitlines()), "run examples/failure_screenshot.py to update docs/failure.svg"
