@@ -50,6 +50,48 @@ def pid_alive(pid: int) -> bool:
     return fields is None or fields[0] != b"Z"
 
 
+def foreground_group(pid: int) -> int:
+    """The foreground process group of ``pid``'s terminal (0 when unknown)."""
+    fields = proc_stat(pid)
+    try:
+        return int(fields[5]) if fields is not None else 0
+    except (IndexError, ValueError):
+        return 0
+
+
+def group_members(group: int) -> list[int]:
+    """The live processes of process group ``group``, its leader first."""
+    first = [group] if pid_alive(group) else []
+    members = []
+    for name in os.listdir("/proc"):
+        member = proc_stat(int(name)) if name.isdigit() and int(name) != group else None
+        if member and member[0] != b"Z" and member[2] == str(group).encode():
+            members.append(int(name))
+    return first + sorted(members)
+
+
+def group_running(group: int) -> bool:
+    """True while a process of ``group`` is running or waiting for a CPU (state R) or for the
+    disk (state D): it is still working, not waiting for input or a timer."""
+    return any((proc_stat(member) or [b"?"])[0] in (b"R", b"D") for member in group_members(group))
+
+
+def foreground_programs(pid: int) -> list[str]:
+    """The names of the live processes in the foreground of ``pid``'s terminal (its process group
+    leader first), e.g. ``["less"]`` once ``seq`` has left ``seq | less``; [] when unknown."""
+    group = foreground_group(pid)
+    return [read_proc(member, "comm").decode(errors="replace").strip() for member in group_members(group)] if group > 0 else []
+
+
+def read_proc(pid: int, name: str) -> bytes:
+    """``/proc/<pid>/<name>`` (b"" when it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/{name}", "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
+
+
 def backoff(remaining: float, attempt: int) -> None:
     """The default pause between two looks: 1 ms, growing to 50 ms, never past the deadline."""
     time.sleep(max(0.0, min(0.001 * 1.5**attempt, 0.05, remaining)))

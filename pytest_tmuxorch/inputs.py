@@ -75,6 +75,8 @@ def settle(tmux: Tmux, pane_id: str, timeout: float) -> None:
 
     def check() -> bool | None:
         now = look(tmux, pane_id)
+        if now.shell_pid != typed.before.shell_pid:
+            return True  # another shell now: the input went to one that is gone
         if stream is not None:
             output_since = stream.end > typed.anchor
         else:

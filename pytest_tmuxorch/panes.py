@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import terminal
-from ._proc import wait_until
+from ._proc import foreground_group, foreground_programs, group_running, wait_until
 from .errors import TmuxorchError, UsageError, WaitTimeoutError
 from .inputs import deliver, output_start, wait_panes_ready
 from .keys import SIGNAL_KEYS, key_commands, keystroke_commands, paste_commands
@@ -120,8 +120,10 @@ class Pane:
 
     @property
     def current_command(self) -> str:
-        """The name of the program in the foreground of the pane (the shell at its prompt)."""
-        return look(self.tmux, self.id).command
+        """The name of the program in the foreground of the pane (the shell at its prompt): of a
+        pipeline, its first live process."""
+        programs = foreground_programs(look(self.tmux, self.id).shell_pid)
+        return programs[0] if programs else look(self.tmux, self.id).command
 
     def wait_prompt(self, timeout: float | None = None) -> int:
         """Wait until the shell shows a prompt drawn after the last input, holding the terminal
@@ -146,9 +148,11 @@ class Pane:
         return wait_until(at_prompt, timeout, expired, self._pause)
 
     def wait_command(self, name: str, timeout: float | None = None) -> None:
-        """Wait until ``name`` is the program in the foreground (e.g. ``"vim"`` once it started)."""
+        """Wait until a program called ``name`` runs in the foreground (``"vim"`` once it started,
+        ``"less"`` in ``seq 100 | less``)."""
         timeout = self._timeout(timeout)
-        wait_until(lambda: True if look(self.tmux, self.id).command == name else None, timeout,
+        shell_pid = look(self.tmux, self.id).shell_pid
+        wait_until(lambda: True if name in foreground_programs(shell_pid) else None, timeout,
                    lambda: WaitTimeoutError(f"{self.label}: {name!r} was not in the foreground within "
                                             f"{timeout:g}s (it is {self.current_command!r})", self.capture()),
                    self._pause)
@@ -209,15 +213,18 @@ class Pane:
         return wait_until(check, timeout, expired, self._pause)
 
     def wait_stable(self, quiet: float = 0.3, timeout: float | None = None) -> str:
-        """Wait until the screen has not changed for ``quiet`` seconds (a full-screen program done
-        drawing); return it."""
+        """Wait until the screen has not changed for ``quiet`` seconds while the foreground program
+        sat idle (waiting for input or a timer, not running: a program still starting up is not
+        done drawing); return the screen."""
         timeout = self._timeout(timeout)
-        last, since = "", 0.0
+        shell_pid = look(self.tmux, self.id).shell_pid
+        last: str | None = None
+        since = 0.0
 
         def still() -> str | None:
             nonlocal last, since
             text, now = self.capture(), time.monotonic()
-            if text != last:
+            if text != last or group_running(foreground_group(shell_pid)):
                 last, since = text, now
                 return None
             return text if now - since >= quiet else None

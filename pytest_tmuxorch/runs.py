@@ -9,7 +9,8 @@ was typed on and the next prompt, as the screen shows it (tabs expanded), and a 
 output outgrew ``history_limit`` is an error that says so.
 
 Without the integration, :func:`run_with_markers` brackets the command with markers printed by
-``printf`` from pieces (so the echo of the typed line can never match them) and keeps ``$?``.
+``printf`` from pieces (so the echo of the typed line can never match them), each on a line of its
+own (the shell may draw its prompt after the typed line's echo), and keeps ``$?``.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def _from_stream(pane: Pane, command: str, typed: Typed, stream: PaneStream, bud
         data = stream.read(start, end)
     except LookupError as err:
         raise TmuxorchError(f"{pane.label}: the output of {command!r} is incomplete: {err}") from None
-    began, finished = stream.time_at(start), stream.time_at(end - 1)
+    began, finished = stream.time_at(start - 1), stream.time_at(end - 1)  # the last bytes of C and D
     duration = finished - began if began is not None and finished is not None else None
     return RunResult(command, status, render(data), duration)
 
@@ -121,9 +122,10 @@ def _expired(pane: Pane, command: str, budget: Budget) -> Exception:
 def run_with_markers(pane: Pane, command: str, timeout: float) -> RunResult:
     """Run ``command`` in a shell without integration; see the module docstring."""
     token = f"__TXO{os.urandom(6).hex()}"
+    keep, restore = "__tmuxorch_status=$?", '(exit "$__tmuxorch_status")'  # $? survives the markers
     line = (
-        f"printf '%s%s\\n' {token} S; eval {shlex.quote(command)}; __tmuxorch_status=$?; "
-        f"printf '\\n%s%s:%d\\n' {token} E \"$__tmuxorch_status\"; (exit \"$__tmuxorch_status\")"
+        f"{keep}; printf '\\n%s%s\\n' {token} S; {restore}; eval {shlex.quote(command)}; "
+        f"{keep}; printf '\\n%s%s:%d\\n' {token} E \"$__tmuxorch_status\"; {restore}"
     )
     pane.send(line)
     ended = re.compile(re.escape(token) + r"E:(\d+)$", re.MULTILINE)

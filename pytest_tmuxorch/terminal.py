@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from typing import NamedTuple
 
-from ._proc import pid_alive, proc_stat
+from ._proc import foreground_group, group_members, pid_alive, read_proc
 from .tmux import Tmux
 from .transport import Command
 
@@ -97,12 +97,15 @@ def look(tmux: Tmux, pane_id: str) -> Look:
 
 
 def foreground_job(shell_pid: int) -> bool:
-    """True when a live process group other than the shell's is in the foreground of its terminal."""
-    fields = proc_stat(shell_pid) if shell_pid else None
-    if fields is None or len(fields) < 6:
+    """True when a job holds the shell's terminal: a process group other than the shell's is in
+    the foreground, and runs a program of its own.  A child the shell forked takes the terminal
+    *before* it executes the command; until then it runs the shell's code (same command line),
+    and a signal key would reach the shell's handlers instead of the command."""
+    group = foreground_group(shell_pid) if shell_pid else 0
+    if group <= 0 or group == shell_pid:
         return False
-    foreground = int(fields[5])
-    return foreground > 0 and foreground != shell_pid and pid_alive(foreground)
+    members = [group] if pid_alive(group) else group_members(group)
+    return bool(members) and read_proc(members[0], "cmdline") != read_proc(shell_pid, "cmdline")
 
 
 class Typed(NamedTuple):
@@ -118,10 +121,13 @@ class Typed(NamedTuple):
     settled: bool = False  # the terminal has taken it in (see needs_settling)
 
 
-def last_typed(tmux: Tmux, pane_id: str) -> Typed | None:
-    """The last input the library sent to ``pane_id`` through this server connection."""
+def last_typed(tmux: Tmux, pane_id: str, now: Look | None = None) -> Typed | None:
+    """The last input the library sent to ``pane_id`` through this server connection; None when
+    ``now`` shows another shell in the pane (respawned: what was typed went to a shell now gone)."""
     typed = tmux.last_input.get(pane_id)
-    return typed if isinstance(typed, Typed) else None
+    if not isinstance(typed, Typed) or (now is not None and now.shell_pid != typed.before.shell_pid):
+        return None
+    return typed
 
 
 def remember(tmux: Tmux, pane_id: str, typed: Typed) -> None:
@@ -150,7 +156,7 @@ def new_prompt(typed: Typed | None, now: Look) -> bool:
     """True when the shell is at a prompt it drew after ``typed`` was sent."""
     if not now.at_prompt:
         return False
-    if typed is None or now.prompt is None:
+    if typed is None or now.prompt is None or now.shell_pid != typed.before.shell_pid:
         return True
     before = typed.before
     if typed.kind == "command" or before.job or before.prompt is None:

@@ -98,3 +98,20 @@ def test_public_api_is_listed() -> None:
     for name in pytest_tmuxorch.__all__:
         assert getattr(pytest_tmuxorch, name).__name__ == name
         assert name in dir(pytest_tmuxorch)
+
+
+def test_the_wheel_carries_every_file_the_package_reads(tmp_path: Path) -> None:
+    """Built as pip builds it: a module or data file missing from the wheel works in the
+    editable checkout and breaks for every user."""
+    import subprocess
+    import sys
+    import zipfile
+
+    root = PACKAGE.parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
+                    str(tmp_path), str(root)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    wanted = {str(path.relative_to(root)) for path in PACKAGE.rglob("*")
+              if path.is_file() and "__pycache__" not in path.parts}
+    assert wanted <= names, f"missing from the wheel: {sorted(wanted - names)}"

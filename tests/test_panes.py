@@ -41,12 +41,6 @@ def wait_file(path: Path, timeout: float = 10) -> str:
     return wait_until(written, timeout, what=f"{path} to be written", interval=0.005)
 
 
-def wait_command(orch: Orchestrator, worker: int, command: str, timeout: float = 10) -> None:
-    """Wait until worker ``worker``'s foreground program is ``command``."""
-    wait_until(lambda: orch.status()[worker + 1].command == command, timeout,
-               what=f"{command} to run in worker {worker}", interval=0.005)
-
-
 @pytest.mark.parametrize("text", TRICKY)
 def test_send_delivers_text_byte_for_byte(orch: Orchestrator, tmp_path: Path, text: str) -> None:
     target = tmp_path / "received"
@@ -76,9 +70,7 @@ def test_send_without_enter_then_enter_key(orch: Orchestrator) -> None:
 def test_send_keys_c_c_interrupts(orch: Orchestrator) -> None:
     pane = orch.worker(1)
     pane.send("sleep 300; echo never")
-    wait_command(orch, 1, "sleep")  # C-c before sleep runs would reach bash instead
     pane.send_keys("C-c")
-    pane.wait_for(re.compile(r"^\^C\n\$ ?$", re.M))  # bash is back at its prompt: typeahead before it is flushed
     result = pane.run("echo back")
     assert result.output == "back\n"
     assert not re.search(r"^never$", pane.capture(), re.M)
@@ -188,10 +180,8 @@ def test_pane_ids_are_checked(orch: Orchestrator) -> None:
 def test_exited_shell_stays_visible_with_its_status(orch: Orchestrator) -> None:
     pane = orch.worker(1)
     pane.send("exit 3")
-    deadline = time.monotonic() + 10
-    while orch.status()[2].exit_status is None:  # dead shows on EOF, the status once reaped
-        assert time.monotonic() < deadline, f"pane did not die: {orch.status()[2]}\n{pane.capture()}"
-        time.sleep(0.01)
+    # dead shows on EOF, the status once reaped
+    wait_until(lambda: orch.status()[2].exit_status is not None, what="the pane's exit status")
     assert orch.status()[2].dead and orch.status()[2].exit_status == 3
     with pytest.raises(TmuxorchError):
         pane.wait_ready(timeout=1)

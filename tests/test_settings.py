@@ -65,6 +65,7 @@ def test_shell_presets_are_clean_and_custom_commands_pass_through() -> None:
     assert Settings().shell == "clean" and "--norc --noprofile" in Settings().shell_command
     assert Settings(shell="zsh -f").shell_command == "zsh -f"
     assert set(SHELL_PRESETS) == {"clean", "bash", "sh", "user"}
+    assert [Settings(shell=shell).integration for shell in ("bash", "sh", "user", "zsh -f")] == ["bash", "sh", None, None]
 
 
 def test_settings_are_frozen_and_replace_revalidates() -> None:
@@ -74,3 +75,26 @@ def test_settings_are_frozen_and_replace_revalidates() -> None:
     with pytest.raises(UsageError):
         settings.replace(workers=0)
     assert settings.replace(workers=8).workers == 8
+
+
+def test_the_readme_lists_every_setting_with_its_variable_and_flag() -> None:
+    from pathlib import Path
+
+    from pytest_tmuxorch.settings import FIELDS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = {}
+    for line in readme.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`") and cells[3].startswith("`"):
+            rows[cells[0].strip("`")] = cells
+    assert sorted(rows) == sorted(field.name for field in FIELDS)
+    defaults = Settings()
+    for field in FIELDS:
+        _, _, default, variable, flags = rows[field.name]
+        assert variable == f"`{field.env}`"
+        assert (f"`{field.flag}`" in flags) if field.flag else not flags
+        value = getattr(defaults, field.name)
+        if value is not None:
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
+            assert f"`{shown}`" in default, field.name

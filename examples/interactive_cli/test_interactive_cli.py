@@ -1,8 +1,9 @@
 """Drive interactive programs in a pane: type a line, wait for the answer, repeat.
 
 `pane.send(text)` types text literally and presses Enter; `pane.send_keys("C-d")` sends key
-names; `pane.wait_for(pattern)` waits until the screen shows the pattern (or raises a
-TimeoutError that shows the screen).
+names; `pane.wait_for(pattern)` waits until the pane prints the pattern after what you typed (or
+raises a TimeoutError that shows the screen); `pane.wait_prompt()` waits until the shell is back
+and returns the program's exit status.  No sleeps, and no waiting for the shell's prompt by hand.
 """
 
 from __future__ import annotations
@@ -42,14 +43,15 @@ def test_add_complete_and_list(todo):
     todo.send("frobnicate")
     todo.wait_for("error: cannot 'frobnicate'")
     todo.send("quit")
-    todo.wait_for(re.compile(r"^bye\n\$ $", re.MULTILINE))  # back at the shell prompt
+    todo.wait_for("bye")
+    assert todo.wait_prompt() == 0  # back at the shell: its exit status
 
 
 @pytest.mark.tmuxorch(workers=1)
 def test_end_of_input_with_ctrl_d(todo):
     todo.send_keys("C-d")
-    todo.wait_for(re.compile(r"^bye \(end of input\)\n\$ $", re.MULTILINE))  # the shell is back: type now
-    assert todo.run("echo still here").output == "still here\n"
+    todo.wait_for("bye (end of input)")
+    assert todo.run("echo still here").output == "still here\n"  # run() waits for the shell itself
 
 
 @pytest.mark.tmuxorch(workers=1)
@@ -65,6 +67,5 @@ def test_python_repl(tmuxorch):
     repl.send("")
     repl.send("greet('tmux')")
     repl.wait_for("'hello tmux'")
-    repl.send_keys("C-d")
-    repl.wait_for(re.compile(r"^\$ $", re.MULTILINE))  # keys typed before the shell is back would reach Python
-    assert repl.run("echo back in the shell").exit_code == 0
+    repl.send("exit()")
+    assert repl.run("echo back in the shell").output == "back in the shell\n"  # typed at the shell's prompt
