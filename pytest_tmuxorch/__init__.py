@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 _WHERE = {
     "Orchestrator": "orchestrator", "Pane": "panes", "RunResult": "panes", "PaneStatus": "layout",
     "Settings": "settings", "Task": "tasks.store", "TaskQueue": "tasks.queue", "PaneQueue": "loops",
-    "Health": "tasks.recovery",
+    "Health": "tasks.recovery", "Screen": "screen", "Style": "styles",
     **dict.fromkeys((
         "TmuxorchError", "UsageError", "TmuxError", "ServerNotFoundError", "SessionNotFoundError",
         "ControlConnectionError", "TmuxTimeoutError", "WaitTimeoutError", "MalformedTaskError",
@@ -21,8 +21,8 @@ _WHERE = {
 }
 __all__ = [
     "ControlConnectionError", "Health", "MalformedTaskError", "Orchestrator", "Pane", "PaneQueue", "PaneStatus",
-    "RunResult", "ServerNotFoundError", "SessionNotFoundError", "Settings", "Task", "TaskNotFoundError", "TaskQueue",
-    "TaskStateError", "TmuxError", "TmuxTimeoutError", "TmuxorchError", "UsageError", "WaitTimeoutError",
+    "RunResult", "Screen", "ServerNotFoundError", "SessionNotFoundError", "Settings", "Style", "Task", "TaskNotFoundError",
+    "TaskQueue", "TaskStateError", "TmuxError", "TmuxTimeoutError", "TmuxorchError", "UsageError", "WaitTimeoutError",
 ]
 
 TYPE_CHECKING = False  # importing typing would cost the console script's start-up
@@ -46,7 +46,9 @@ if TYPE_CHECKING:
     from .loops import PaneQueue
     from .orchestrator import Orchestrator
     from .panes import Pane, RunResult
+    from .screen import Screen
     from .settings import Settings
+    from .styles import Style
     from .tasks.queue import TaskQueue
     from .tasks.recovery import Health
     from .tasks.store import Task

@@ -57,7 +57,8 @@ class WaitTimeoutError(TmuxTimeoutError):
     def __init__(self, message: str, screen: str = "") -> None:
         self.screen = screen
         if screen:
-            message = f"{message}\n--- screen ---\n{screen.rstrip()}\n--------------"
+            shown = "\n".join(line.rstrip() for line in screen.rstrip().split("\n"))  # no trailing padding
+            message = f"{message}\n--- screen ---\n{shown}\n--------------"
         super().__init__(message)
 
 

@@ -20,11 +20,13 @@ import pytest
 
 from ._log import get_logger
 from .errors import UsageError
-from .plugin import LIVE, SESSION_LIVE, reap_once, resolve_settings
+from .plugin import LIVE, RECORD, SESSION_LIVE, reap_once, resolve_settings
 from .servers import keep_server, kept_path_for, kill_server_at, new_socket_path, runtime_dir
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from syrupy.assertion import SnapshotAssertion
+
     from .loops import PaneQueue
     from .orchestrator import Orchestrator
     from .tmux import Tmux
@@ -86,10 +88,11 @@ def settings_for(node: pytest.Item | pytest.Session, directory: Path, marker: py
 
 def start_orchestrator(
     settings: Settings, label: str, lives: list[Live], addfinalizer: Callable[[Callable[[], None]], None],
-    init: bool = True,
+    init: bool = True, record: bool = True,
 ) -> Orchestrator:
     """An orchestrator on ``settings``, registered in ``lives`` and torn down by the finalizer;
-    with ``init``, the session is created and every shell is ready before this returns."""
+    with ``init``, the session is created and every shell is ready before this returns, and with
+    ``record`` too, each pane's recording starts with its screen then (control transport only)."""
     from .orchestrator import Orchestrator
 
     orchestrator = Orchestrator(settings)
@@ -105,6 +108,10 @@ def start_orchestrator(
     addfinalizer(teardown)
     if init:
         orchestrator.init()
+        if record and settings.transport == "control":
+            from .artifacts import start_recordings
+
+            start_recordings(orchestrator.tmux, [status.pane_id for status in orchestrator.status()])
     return orchestrator
 
 
@@ -136,9 +143,15 @@ class OrchestratorFactory:
             **{"tasks_dir": str(directory / "tasks"), "logs_dir": str(directory / "logs"), **changes},
             socket_path=new_test_socket_path(self.config),
         )
-        orchestrator = start_orchestrator(settings, f"tmuxorch_factory[{number}]", self._lives, self._addfinalizer, init)
+        orchestrator = start_orchestrator(settings, f"tmuxorch_factory[{number}]", self._lives, self._addfinalizer, init,
+                                          recording(self.config))
         self.created.append(orchestrator)
         return orchestrator
+
+
+def recording(config: pytest.Config) -> bool:
+    """Whether recordings may be written (``--tmuxorch-record`` is not ``off``)."""
+    return config.stash.get(RECORD, "failed") != "off"
 
 
 def _failing_usage(build: Callable[[], Settings]) -> Settings:
@@ -180,7 +193,7 @@ def tmuxorch(request: pytest.FixtureRequest, tmuxorch_settings: Settings) -> Orc
     if not settings.socket_path:  # an overridden tmuxorch_settings must never reach a shared server
         settings = settings.replace(socket_path=new_test_socket_path(request.config))
     lives = request.node.stash.setdefault(LIVE, [])
-    return start_orchestrator(settings, "tmuxorch", lives, request.addfinalizer)
+    return start_orchestrator(settings, "tmuxorch", lives, request.addfinalizer, record=recording(request.config))
 
 
 @pytest.fixture
@@ -231,4 +244,20 @@ def tmuxorch_session(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
     directory = tmp_path_factory.mktemp("tmuxorch-session")
     settings = _failing_usage(lambda: settings_for(session, directory, None))
     lives = session.config.stash.setdefault(SESSION_LIVE, [])
-    return start_orchestrator(settings, "tmuxorch_session", lives, request.addfinalizer)
+    return start_orchestrator(settings, "tmuxorch_session", lives, request.addfinalizer, record=recording(session.config))
+
+
+@pytest.fixture
+def tmuxorch_snapshot(request: pytest.FixtureRequest) -> SnapshotAssertion:
+    """syrupy's ``snapshot``, storing screens as text and styles with an SVG picture alongside:
+    ``assert pane.screen() == tmuxorch_snapshot``; ``pytest --snapshot-update`` writes them.
+
+    Needs syrupy (``pip install 'pytest-tmuxorch[snapshot]'``); loaded only by the tests using it.
+    """
+    if not request.config.pluginmanager.hasplugin("syrupy"):
+        pytest.fail("tmuxorch_snapshot needs syrupy and its pytest plugin: pip install 'pytest-tmuxorch[snapshot]'",
+                    pytrace=False)
+    from .snapshot import ScreenExtension
+
+    snapshot: SnapshotAssertion = request.getfixturevalue("snapshot")
+    return snapshot.use_extension(ScreenExtension)

@@ -7,6 +7,7 @@ panes are then addressed by ``%id``.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, NamedTuple
 
 from .errors import ServerNotFoundError, SessionNotFoundError, UsageError
@@ -74,7 +75,8 @@ def create_commands(settings: Settings, workers: int) -> list[Command]:
     workers_window = window_target(settings, settings.workers_window)
     commands: list[Command] = [["start-server"], *server_options(settings)]
     commands += [
-        ["new-session", "-d", "-s", settings.session, "-n", settings.master_window, "-x", "240", "-y", "72"],
+        ["new-session", "-d", "-s", settings.session, "-n", settings.master_window,
+         "-x", str(settings.size[0]), "-y", str(settings.size[1])],
         ["new-window", "-d", "-t", session_target(settings) + ":", "-n", settings.workers_window],
     ]
     for _ in range(workers - 1):
@@ -118,7 +120,18 @@ def pane_statuses(tmux: Tmux, settings: Settings) -> list[PaneStatus]:
             )
         )
         worker_number += is_worker
+    _note_sizes(tmux, statuses)
     return statuses
+
+
+def _note_sizes(tmux: Tmux, statuses: list[PaneStatus]) -> None:
+    """Tell each pane's output stream (control transport only) the size seen: a recording's
+    first size, whatever resizes the control client's notifications tell later."""
+    now = time.monotonic()
+    for status in statuses:
+        stream = tmux.transport.stream(status.pane_id)
+        if stream is not None:
+            stream.resized(status.width, status.height, now)
 
 
 def _pane_rows(tmux: Tmux, settings: Settings) -> list[list[str]]:

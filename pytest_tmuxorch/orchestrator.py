@@ -192,6 +192,14 @@ class Orchestrator:
         with self._session_errors():
             layout.select_layout(self.tmux, self.settings, name)
 
+    def resize(self, columns: int, rows: int) -> None:
+        """Make both windows ``columns`` x ``rows`` while programs run in them (they get SIGWINCH);
+        the workers keep their shares of the window.  ``settings.size`` stays the size at creation."""
+        from .geometry import resize_session
+
+        with self._session_errors():
+            resize_session(self.tmux, self.settings, columns, rows)
+
     # --- capture and logs ----------------------------------------------------------------------
 
     def capture(self, directory: str | os.PathLike[str] | None = None) -> list[Path]:

@@ -31,6 +31,7 @@ from .tmux import Tmux
 if TYPE_CHECKING:
     import libtmux
 
+    from .recording import Recording
     from .screen import Screen
 
 Pattern = str | re.Pattern[str]
@@ -107,6 +108,14 @@ class Pane:
         self.send_keys("C-c", timeout=timeout)
         return self.wait_prompt(timeout) if self.integrated else None
 
+    def resize(self, columns: int, rows: int) -> None:
+        """Make this pane ``columns`` x ``rows`` while its program runs (it gets SIGWINCH): the
+        whole window when the pane is alone in it, else its borders; raises
+        :class:`TmuxorchError` when the other panes of its window leave no room for that size."""
+        from .geometry import resize_pane
+
+        resize_pane(self.tmux, self.id, columns, rows, self.label)
+
     # --- state ---------------------------------------------------------------------------------
 
     @property
@@ -169,6 +178,13 @@ class Pane:
         from .screen import capture_screen
 
         return capture_screen(self.tmux, self.id)
+
+    def recording(self) -> Recording:
+        """Everything the pane wrote while the control client listened, as an asciicast v2
+        recording (``.dump(path)`` writes it); :class:`UsageError` with the subprocess transport."""
+        from .recording import pane_recording
+
+        return pane_recording(self.tmux, self.id, self.label)
 
     def wait_for(self, pattern: Pattern, timeout: float | None = None, *, where: str = "output",
                  history: bool = False) -> str:

@@ -1,9 +1,17 @@
 """Recordings: a pane's output as an asciicast v2 file, playable with ``asciinema play``.
 
-:class:`Recording` is pure: no tmux, no threads of its own, no clock of its own.  Whoever reads a
-pane's output (the control-mode connection's ``%output`` stream) feeds it with :meth:`~Recording.output`
-and :meth:`~Recording.resize`, giving the time each chunk arrived; :meth:`~Recording.dump` writes the
-file.  It is cheap enough to leave on: one incremental UTF-8 decode and one append per chunk.
+:class:`Recording` is pure: no tmux, no threads of its own, no clock of its own.  It is fed with
+:meth:`~Recording.output` and :meth:`~Recording.resize`, giving the time each chunk arrived;
+:meth:`~Recording.dump` writes the file.
+
+:func:`from_stream` builds one from what the control transport keeps anyway: a pane's
+:class:`~pytest_tmuxorch.streams.PaneStream` holds every byte the pane wrote, the time each chunk
+arrived and the pane's sizes (the first one the library read, then every ``%layout-change``).  So
+recording costs nothing while a test runs: the work (decoding, JSON) is done only when a cast is
+written.  Times count from the first chunk; the header's ``timestamp`` is the wall-clock time of
+that chunk and its size the pane's size then; each later size is an ``"r"`` event, placed among
+the output where the control client saw it.  Where output may be missing (the client
+reconnected), a marker event says so.
 
 The format (https://docs.asciinema.org/manual/asciicast/v2/): a JSON header line
 ``{"version": 2, "width": W, "height": H, "timestamp": T, ...}``, then one JSON array per event,
@@ -21,11 +29,16 @@ from __future__ import annotations
 import codecs
 import collections
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import UsageError
 
+if TYPE_CHECKING:
+    from .streams import PaneStream
+    from .tmux import Tmux
+
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+NO_STREAM = "no recording: the subprocess transport keeps no output (use transport='control')"
 _EVENT_OVERHEAD = 16  # what an event costs beyond its data, roughly, in the memory cap
 
 
@@ -159,6 +172,94 @@ class Recording:
             if old.code == "r":
                 width, height = old.data.split("x")
                 self._size = (int(width), int(height))
+
+
+def from_stream(
+    stream: PaneStream,
+    size: tuple[int, int],
+    *,
+    title: str | None = None,
+    markers: list[tuple[float, str]] | None = None,
+    since: int | None = None,
+    first: tuple[float, str] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Recording:
+    """The recording of what ``stream`` holds, from stream offset ``since`` on (default: all).
+
+    ``size``: the pane's size, for a stream that knows none.  ``markers``: ``(monotonic time,
+    label)`` marker events to add, e.g. where a test failed.  ``first``: ``(monotonic time, text)``
+    to start with, at time 0 (a drawing of the screen as it was at ``since``, so that a recording
+    started late shows what was already there); by default the stream's own
+    :attr:`~pytest_tmuxorch.streams.PaneStream.frame`, if it has one.
+    """
+    import time
+
+    with stream.lock:
+        start, data = stream.start, bytes(stream.data)
+        offsets, times, sizes, gaps = list(stream.offsets), list(stream.times), list(stream.sizes), list(stream.gaps)
+        frame = stream.frame
+    if since is None and first is None and frame is not None:  # the screen when recording started
+        since, first = frame[0], frame[1:]
+    begin, end = max(start, since or 0), start + len(data)
+    # The stream's events in stream order; a size or a gap comes before the bytes at its offset.
+    events: list[tuple[int, int, float, str, Any]] = []
+    for number, offset in enumerate(offsets):
+        stop = offsets[number + 1] if number + 1 < len(offsets) else end
+        if stop > begin:
+            events.append((max(offset, begin), 1, times[number], "o", stop))
+    in_force = [change for change in sizes if change.offset <= begin] or sizes[:1]  # else: the first one seen
+    width, height = (in_force[-1].columns, in_force[-1].rows) if in_force else size
+    events += [(change.offset, 0, change.time, "r", change) for change in sizes if change.offset > begin
+               and change is not in_force[-1]]
+    events += [(gap, 0, float("-inf"), "gap", None) for gap in gaps if gap > begin]  # at the time of the last event
+    events.sort(key=lambda event: event[:2])
+    marks = sorted(markers or [])
+    origin = first[0] if first else events[0][2] if events and events[0][3] == "o" else time.monotonic()
+    to_wall = time.time() - time.monotonic()
+    recording = Recording(width, height, origin + to_wall, title=title, max_bytes=max_bytes)
+    if first:
+        recording.output(origin + to_wall, first[1].encode())
+    for at, _, when, kind, payload in events:
+        while marks and marks[0][0] <= when:
+            label_time, label = marks.pop(0)
+            recording.marker(label_time + to_wall, label)
+        if kind == "o":
+            recording.output(when + to_wall, data[at - start : payload - start])
+        elif kind == "r":
+            recording.resize(when + to_wall, payload.columns, payload.rows)
+        else:
+            recording.marker(when + to_wall, "tmuxorch: output may be missing here (the control client reconnected)")
+    for label_time, label in marks:
+        recording.marker(label_time + to_wall, label)
+    return recording
+
+
+def pane_recording(tmux: Tmux, pane_id: str, title: str | None = None,
+                   markers: list[tuple[float, str]] | None = None) -> Recording:
+    """The asciicast of everything ``pane_id`` wrote while the control client listened."""
+    stream = tmux.transport.stream(pane_id)
+    if stream is None:
+        raise UsageError(NO_STREAM)
+    size = (80, 24)
+    if not stream.sizes:  # the library never read its size: ask now (no resize was seen either)
+        try:
+            width, height = tmux.run("display-message", "-p", "-t", pane_id, "#{pane_width} #{pane_height}")[0].split()
+            size = (int(width), int(height))
+        except Exception:  # a pane that is gone: its output still plays, at a guessed size
+            pass
+    return from_stream(stream, size, title=title, markers=markers)
+
+
+def screen_frame(lines: list[str], cursor: tuple[int, int], cursor_visible: bool = True) -> str:
+    """Output that draws a screen captured with ``capture-pane -p -e -N`` (one line per row):
+    clear, the rows (styles carry from one row to the next, as tmux writes them), then the
+    cursor where it was."""
+    column, row = cursor
+    hide = "" if cursor_visible else "\x1b[?25l"
+    lines = list(lines)
+    while lines and not lines[-1]:  # the clear has blanked them
+        lines.pop()
+    return "\x1b[0m\x1b[H\x1b[2J" + "\r\n".join(lines) + f"\x1b[0m\x1b[{row + 1};{column + 1}H{hide}"
 
 
 def load_cast(path: str | Path) -> Cast:

@@ -23,6 +23,8 @@ LAYOUTS = ("tiled", "even-horizontal", "even-vertical")
 REMAIN_ON_EXIT = ("on", "off", "failed")
 TRANSPORTS = ("subprocess", "control")
 MAX_WORKERS = 64
+MAX_SIZE = 10000  # tmux's largest window, columns or rows
+DEFAULT_SIZE = (240, 72)
 MAX_SOCKET_PATH = 107  # bytes of a unix socket's sun_path, less its terminating NUL
 NAME_RULE = "use letters, digits, '_' and '-' (no '.', ':', '/' or spaces: tmux would rewrite or split them)"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
@@ -83,6 +85,7 @@ FIELDS = (
     Field("tasks_dir", str, "TMUXORCH_TASKS_DIR", "--tasks-dir", "task queue root"),
     Field("logs_dir", str, "TMUXORCH_LOGS_DIR", "--logs-dir", "snapshots and pane logs"),
     Field("transport", str, "TMUXORCH_TRANSPORT", "--transport", "how commands reach tmux: " + ", ".join(TRANSPORTS)),
+    Field("size", tuple, "TMUXORCH_SIZE", "--size", "size of the windows, COLSxROWS (each worker pane gets its share)"),
 )
 FIELD_BY_NAME = {field.name: field for field in FIELDS}
 OPTIONAL = frozenset({"socket_path", "tasks_dir", "logs_dir"})  # None means "not set"
@@ -106,6 +109,7 @@ class _Fields(NamedTuple):
     tasks_dir: str | None = None
     logs_dir: str | None = None
     transport: str = "control"  # a persistent connection: 10x faster round trips for long-lived use
+    size: tuple[int, int] = DEFAULT_SIZE  # (columns, rows) of both windows
 
 
 class Settings(_Fields):
@@ -171,6 +175,8 @@ def problem(name: str, value: Any) -> str:
     if value is None and name in OPTIONAL:
         return ""
     kind = FIELD_BY_NAME[name].kind
+    if kind is tuple:
+        return _size(value)
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return "expected a number of seconds"
@@ -182,6 +188,28 @@ def problem(name: str, value: Any) -> str:
 
 def _name(value: str) -> str:
     return "" if _NAME_RE.match(value) else NAME_RULE
+
+
+def _size(value: Any) -> str:
+    if not (isinstance(value, tuple) and len(value) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in value)):
+        return "expected (columns, rows), two whole numbers"
+    if not all(1 <= n <= MAX_SIZE for n in value):
+        return f"columns and rows must be from 1 to {MAX_SIZE}"
+    return ""
+
+
+def parse_size(text: str) -> tuple[int, int] | None:
+    """``"120x40"`` as ``(120, 40)``; None when it is not of that form."""
+    found = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+def show_value(value: Any) -> str:
+    """A setting's value as the environment and flags spell it (a size as ``COLSxROWS``)."""
+    if isinstance(value, tuple):
+        return "x".join(str(part) for part in value)
+    return str(value)
 
 
 def _range(low: int, high: int) -> Any:
@@ -248,6 +276,8 @@ def resolve(given: Mapping[str, Given], base: Settings | None = None) -> Setting
             raise UsageError(f"unknown setting {name!r}{_suffix(source)}: use {', '.join(FIELD_BY_NAME)}")
         if isinstance(value, os.PathLike) and FIELD_BY_NAME[name].kind is str:
             value = os.fspath(value)
+        if isinstance(value, list) and FIELD_BY_NAME[name].kind is tuple:
+            value = tuple(value)  # size=[120, 40] in a marker reads like size=(120, 40)
         parsed, why = _parse(name, value) if text else (value, "")
         why = why or problem(name, parsed)
         if why:
@@ -260,6 +290,9 @@ def _parse(name: str, value: Any) -> tuple[Any, str]:
     kind = FIELD_BY_NAME[name].kind
     if not isinstance(value, str) or kind is str:
         return value, ""
+    if kind is tuple:
+        size = parse_size(value)
+        return (size, "") if size else (value, "expected COLSxROWS, e.g. 120x40")
     try:
         return kind(value.strip()), ""
     except ValueError:

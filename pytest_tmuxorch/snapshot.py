@@ -1,13 +1,13 @@
-"""Golden screen snapshots with syrupy: ``assert screen == tmuxorch_snapshot``.
+"""Golden screen snapshots with syrupy: ``assert pane.screen() == tmuxorch_snapshot``.
 
-Needs the ``snapshot`` extra (``pip install 'pytest-tmuxorch[snapshot]'``); nothing else in the
-package imports this module.  Use the ``tmuxorch_snapshot`` fixture defined here (load it with
-``pytest_plugins = ["pytest_tmuxorch.snapshot"]`` in a conftest.py) or syrupy's own fixture with
-``snapshot.use_extension(ScreenExtension)``::
+Needs the ``snapshot`` extra (``pip install 'pytest-tmuxorch[snapshot]'``); only the
+``tmuxorch_snapshot`` fixture (always there, in :mod:`pytest_tmuxorch.fixtures`) imports this
+module, when a test asks for it.  With syrupy's own fixture, pass the extension:
+``assert screen == snapshot(extension_class=ScreenExtension)``::
 
     def test_menu(tmuxorch, tmuxorch_snapshot):
         ...
-        assert capture_screen(tmuxorch.tmux, pane.id) == tmuxorch_snapshot
+        assert pane.screen() == tmuxorch_snapshot
 
 Each snapshot is one readable file, ``__screens__/<test file>/<test>.screen``: the size, the
 rows' text (blank rows at the end left out), then the style map (``row 3 col 0-9: fg=red bold``); cells not listed have the
@@ -32,7 +32,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 from syrupy.terminal import received_style, snapshot_style
 
@@ -40,7 +39,6 @@ from .errors import UsageError
 from .screen import Screen, describe_difference
 
 if TYPE_CHECKING:
-    from syrupy.assertion import SnapshotAssertion
     from syrupy.data import SnapshotCollection
     from syrupy.location import PyTestLocation
     from syrupy.types import PropertyFilter, PropertyMatcher, SerializableData, SerializedData
@@ -70,7 +68,7 @@ class ScreenExtension(SingleFileSnapshotExtension):
         matcher: PropertyMatcher | None = None,
     ) -> SerializedData:
         if not isinstance(data, Screen):
-            raise TypeError(f"screen snapshots compare Screen objects (from capture_screen), not {type(data).__name__}")
+            raise TypeError(f"screen snapshots compare Screen objects (from pane.screen()), not {type(data).__name__}")
         return data.to_snapshot_text()
 
     @classmethod
@@ -109,10 +107,3 @@ class ScreenExtension(SingleFileSnapshotExtension):
 def svg_path(snapshot_location: str) -> Path:
     """Where the picture of the snapshot stored at ``snapshot_location`` goes."""
     return Path(f"{snapshot_location}.svg")
-
-
-@pytest.fixture
-def tmuxorch_snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """syrupy's ``snapshot``, storing screens as text and styles with an SVG alongside
-    (:class:`ScreenExtension`): ``assert screen == tmuxorch_snapshot``."""
-    return snapshot.use_extension(ScreenExtension)

@@ -6,6 +6,11 @@ reply can be placed exactly among the pane's bytes) and its arrival time.  It fi
 integration's OSC 133 marks (A prompt start, B prompt end, C command start, D;<status> command
 end) as the bytes arrive, even when a sequence is split between two chunks.
 
+It also keeps the pane's sizes (:attr:`PaneStream.sizes`): every change the control client saw in a
+``%layout-change`` notification, and sizes the library read (``list-panes``), each placed where
+it came among the bytes; with the bytes and their arrival times, that is a whole asciicast
+(:func:`pytest_tmuxorch.recording.from_stream`).
+
 It keeps the last :data:`STREAM_LIMIT` bytes; older ones are dropped, and a reader asking for them
 learns that they are gone (:attr:`PaneStream.start`).  A *gap* is where output may be missing
 (the control client reconnected): nothing read across one is trusted.
@@ -31,6 +36,28 @@ class Mark(NamedTuple):
     status: int | None = None
 
 
+class SizeChange(NamedTuple):
+    """From stream offset ``offset`` (at monotonic time ``time``) the pane is ``columns`` x ``rows``."""
+
+    offset: int
+    time: float
+    columns: int
+    rows: int
+
+
+# A leaf of a tmux layout: WxH,X,Y,ID (a container has { or [ after its Y instead of ,ID).
+_LAYOUT_LEAF = re.compile(r"(\d+)x(\d+),\d+,\d+,(\d+)")
+
+
+def layout_sizes(args: str) -> dict[str, tuple[int, int]]:
+    """The size of each pane shown by a ``%layout-change`` notification
+    (``@window layout visible-layout flags``): the visible layout, so a zoomed pane has the
+    window's size and the panes hidden behind it are not listed."""
+    words = args.split(" ")
+    layout = words[2] if len(words) > 2 else words[1] if len(words) > 1 else ""
+    return {f"%{pane}": (int(columns), int(rows)) for columns, rows, pane in _LAYOUT_LEAF.findall(layout)}
+
+
 class PaneStream:
     """The output of one pane: bytes at stream offsets ``start``..``end``, marks, arrival times."""
 
@@ -45,6 +72,9 @@ class PaneStream:
         self.positions: list[int] = []
         self.offsets: list[int] = []
         self.times: list[float] = []
+        self.sizes: list[SizeChange] = []  # the first is the size before any change seen
+        # (offset, time, text): the screen as it was at ``offset``, drawn as output (see recording.py)
+        self.frame: tuple[int, float, str] | None = None
         self._scanned = 0  # stream offset up to which marks were looked for
 
     @property
@@ -62,6 +92,19 @@ class PaneStream:
             self._scan()
             if len(self.data) > self.limit:
                 self._trim(len(self.data) - self.limit * 3 // 4)
+
+    def resized(self, columns: int, rows: int, when: float) -> None:
+        """The pane is ``columns`` x ``rows`` from now on (``when``, monotonic); a size it already
+        had is not a change."""
+        with self.lock:
+            if not self.sizes or self.sizes[-1][2:] != (columns, rows):
+                self.sizes.append(SizeChange(self.end, when, columns, rows))
+
+    def set_frame(self, offset: int, when: float, text: str) -> None:
+        """``text`` draws the screen as it was at stream offset ``offset`` (at ``when``): a
+        recording starts there, so that it shows what was on the screen before its first byte."""
+        with self.lock:
+            self.frame = (offset, when, text)
 
     def gap(self) -> None:
         """Output may have been missed before what comes next."""
@@ -120,6 +163,10 @@ class PaneStream:
             del self.positions[:cut], self.offsets[:cut], self.times[:cut]
         self.marks = [mark for mark in self.marks if mark.offset > self.start]
         self.gaps = [gap for gap in self.gaps if gap > self.start]
+        before = [size for size in self.sizes if size.offset <= self.start]
+        self.sizes = before[-1:] + self.sizes[len(before):]  # the size in force at the start stays
+        if self.frame is not None and self.frame[0] < self.start:
+            self.frame = None
         self._scanned = max(self._scanned, self.start)
 
 

@@ -24,7 +24,8 @@ LIBTMUX_NAMES = {
     "server", "session", "session_params", "config_file", "home_path", "user_path", "zshrc",
     "clear_env", "TestServer", "control_mode",
 }
-OUR_FIXTURES = {"tmuxorch", "tmuxorch_settings", "tmuxorch_factory", "tmuxorch_server", "tmuxorch_tasks", "tmuxorch_session"}
+OUR_FIXTURES = {"tmuxorch", "tmuxorch_settings", "tmuxorch_factory", "tmuxorch_server", "tmuxorch_tasks", "tmuxorch_session",
+                "tmuxorch_snapshot"}
 
 # An inner conftest: every orchestrator a test sees is written down, to check its teardown later.
 RECORDER = """
@@ -285,7 +286,7 @@ def test_x(tmuxorch):
 
 def test_marker_is_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.tmuxorch(workers=4, layout='tiled', shell='bash', timeout=10.0, ...):*"])
+    result.stdout.fnmatch_lines(["@pytest.mark.tmuxorch(workers=4, layout='tiled', shell='bash', timeout=10.0, ..., size=(240, 72)):*"])
     pytester.makepyfile("""
 import pytest
 
@@ -448,7 +449,7 @@ def test_report_header_names_the_settings(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest("-p", "no:cacheprovider", "--tmuxorch-workers=2", "--tmuxorch-layout=even-horizontal")
     result.stdout.fnmatch_lines([
-        "tmuxorch: workers=2 layout=even-horizontal shell=clean(bash) timeout=10s transport=control keep=off "
+        "tmuxorch: workers=2 layout=even-horizontal shell=clean(bash) timeout=10s transport=control keep=off size=240x72 "
         "(a tmuxorch marker overrides these per test)"
     ])
     assert os.environ["TMUXORCH_RUNTIME_DIR"]  # the suite's private runtime dir is what the runs use

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
 from conftest import wait_until
 
-from pytest_tmuxorch import Orchestrator
+from pytest_tmuxorch import Orchestrator, Settings
 from pytest_tmuxorch.errors import UsageError
-from pytest_tmuxorch.recording import Event, Recording, load_cast
+from pytest_tmuxorch.recording import Cast, Event, Recording, from_stream, load_cast, screen_frame
 from pytest_tmuxorch.screen import capture_screen
+from pytest_tmuxorch.streams import PaneStream, layout_sizes
 
 T0 = 1_700_000_000.25
 
@@ -139,3 +141,88 @@ def test_a_real_programs_output_plays_back_to_the_same_screen(orch: Orchestrator
     row = next(n for n, line in enumerate(played.lines) if line.startswith("héllo"))
     assert played.style(row, 0).fg == 208 and played.style(row, 0).bold
     pane.send_keys("Enter")
+
+
+# --- recordings from the control client's stream ---------------------------------------------------
+
+
+def test_layout_sizes_reads_every_pane_of_a_layout_change() -> None:
+    nested = "@1 b0a4,240x72,0,0[240x35,0,0,1,240x36,0,36{120x36,0,36,2,119x36,121,36,13}] b0a4,240x72,0,0[240x35,0,0,1,240x36,0,36{120x36,0,36,2,119x36,121,36,13}] *"
+    assert layout_sizes(nested) == {"%1": (240, 35), "%2": (120, 36), "%13": (119, 36)}
+    zoomed = "@0 408b,100x30,0,0[100x15,0,0,0,100x14,0,16,2] a87d,100x30,0,0,0 *Z"
+    assert layout_sizes(zoomed) == {"%0": (100, 30)}, "the visible layout: the zoomed pane has the window"
+    assert layout_sizes("") == {}
+
+
+def test_from_stream_orders_output_sizes_gaps_and_markers() -> None:
+    stream = PaneStream()
+    stream.feed(b"early", 1, 100.0)  # before the library read a size: the first size is the header's
+    stream.resized(80, 24, 100.5)
+    stream.feed(b"\xe2\x9c", 2, 101.0)  # a character split across chunks
+    stream.feed(b"\x93 ok", 3, 101.5)
+    stream.resized(80, 24, 101.6)  # the same size again: not a change
+    stream.resized(100, 30, 102.0)
+    stream.gap()
+    stream.feed(b"after", 4, 103.0)
+    recording = from_stream(stream, (1, 1), title="pane", markers=[(102.5, "failed here"), (99.0, "before")])
+    cast = Cast({}, recording.events)
+    assert (recording.to_text().splitlines()[0], cast.output) == (
+        f'{{"version": 2, "width": 80, "height": 24, "timestamp": {int(recording.started)}, "title": "pane"}}', "early✓ okafter")
+    assert [(round(event.time, 3), event.code, event.data) for event in recording.events] == [
+        (0.0, "m", "before"),  # a marker earlier than the first chunk is clamped to the start
+        (0.0, "o", "early"), (1.5, "o", "✓ ok"), (2.0, "r", "100x30"),
+        (2.0, "m", "tmuxorch: output may be missing here (the control client reconnected)"),
+        (2.5, "m", "failed here"), (3.0, "o", "after"),
+    ]
+    assert from_stream(PaneStream(), (90, 20)).to_text().startswith('{"version": 2, "width": 90, "height": 20')
+
+
+def test_from_stream_starts_with_the_frame_and_what_came_after_it() -> None:
+    stream = PaneStream()
+    stream.feed(b"old prompt", 1, 10.0)
+    stream.resized(40, 10, 10.0)
+    stream.set_frame(stream.end, 11.0, screen_frame(["\x1b[31m$ ", "", ""], (2, 0)))
+    stream.feed(b"typed", 2, 12.0)
+    events = from_stream(stream, (1, 1)).events
+    assert [(event.time, event.data) for event in events] == [(0.0, "\x1b[0m\x1b[H\x1b[2J\x1b[31m$ \x1b[0m\x1b[1;3H"), (1.0, "typed")]
+
+
+@pytest.mark.parametrize("transport", ["control"])
+def test_a_panes_recording_plays_back_to_the_same_screen(orch: Orchestrator, tmp_path: Path) -> None:
+    pane = orch.worker(0)
+    pane.send("clear; ls --color=always -la /; printf '\\e[1;38;5;208mhéllo\\e[0m \\e[48;2;1;2;3mtrue\\e[0m ✓ 日本 🚀\\n'; echo EN''D")
+    pane.wait_for(re.compile(r"^END\n\$ $", re.M))
+    recorded = pane.screen()
+    cast = load_cast(pane.recording().dump(tmp_path / "pane.cast"))
+    assert (cast.header["version"], cast.header["width"], cast.header["height"]) == (2, *recorded.size)
+    assert cast.header["timestamp"] == pytest.approx(time.time(), abs=60) and cast.header["title"] == "worker 0"
+    assert "\x1b[1m\x1b[38;5;208mhéllo" in cast.output or "\x1b[1;38;5;208mhéllo" in cast.output
+    assert all(later.time >= earlier.time for earlier, later in zip(cast.events, cast.events[1:], strict=False))
+
+    replay = tmp_path / "replay.bin"
+    clear = list(re.finditer(r"\x1b\[H\x1b\[2?J", cast.output))[-1]
+    replay.write_text(cast.output[clear.start():], encoding="utf-8")  # from the clear on
+    pane.send(f"cat {replay}; read -r _")
+    wait_until(lambda: pane.screen() == recorded, 10, what="the replayed screen to match the recorded one")
+    pane.send_keys("Enter")
+
+
+@pytest.mark.parametrize("transport", ["control"])
+def test_resizes_are_r_events_where_they_happened(orch: Orchestrator, tmp_path: Path) -> None:
+    pane = orch.master
+    pane.run("echo before-re''size")  # quotes: the echo of the typed line is not the output
+    orch.resize(100, 30)
+    pane.run("echo after-re''size")
+    pane.resize(90, 20)
+    cast = load_cast(pane.recording().dump(tmp_path / "master.cast"))
+    assert (cast.header["width"], cast.header["height"]) == (240, 72), "the size the recording started at"
+    codes = [(event.code, event.data) for event in cast.events if event.code == "r" or "resize\r\n" in event.data]
+    assert [data if code == "r" else code for code, data in codes if code == "r" or "-resize\r\n" in data] == [
+        "o", "100x30", "o", "90x20"], "each resize between the output before and after it"
+
+
+def test_the_subprocess_transport_has_no_recording(settings: Settings) -> None:
+    with Orchestrator(settings.replace(transport="subprocess")) as orch, pytest.raises(
+        UsageError, match=r"no recording: the subprocess transport keeps no output \(use transport='control'\)"
+    ):
+        orch.worker(0).recording()

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from pytest_tmuxorch.screen import capture_screen
-
 SHOWN = (Path(__file__).parent / "shown.txt").read_text().strip()
 
 
@@ -26,7 +24,7 @@ def test_menu(tmuxorch, tmuxorch_snapshot):
     pane = tmuxorch.worker(0)
     pane.send(f"clear; printf '{SHOWN}\\n'; echo EN''D")
     pane.wait_for(re.compile(r"^END\n\$ $", re.M))
-    assert capture_screen(tmuxorch.tmux, pane.id) == tmuxorch_snapshot
+    assert pane.screen() == tmuxorch_snapshot
 
 
 def test_amber_snapshots_live_alongside(snapshot):
@@ -40,8 +38,7 @@ SNAPSHOTS = Path("__screens__", "test_menu_screen")
 def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     monkeypatch.setenv("NO_COLOR", "1")  # syrupy's diff without colour codes, for matching
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)  # else syrupy leaves cleanup to a controller
-    pytester.makeconftest('pytest_plugins = ["pytest_tmuxorch.snapshot"]\n')
-    pytester.makepyfile(test_menu_screen=INNER_TEST)
+    pytester.makepyfile(test_menu_screen=INNER_TEST)  # no conftest: the plugin has the fixture
     show(pytester, r"\e[31mmenu\e[0m item")
     return pytester
 
@@ -109,11 +106,50 @@ def test_update_rewrites_the_picture_and_deleting_a_test_deletes_both(suite: pyt
 
 
 def test_anything_but_a_screen_is_refused(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest('pytest_plugins = ["pytest_tmuxorch.snapshot"]\n')
+    pytester.makeconftest('pytest_plugins = ["pytest_tmuxorch.snapshot"]\n')  # the old way still loads
     pytester.makepyfile("def test_text(tmuxorch_snapshot):\n    assert 'text' == tmuxorch_snapshot\n")
     result = run(pytester, "--snapshot-update")
     result.assert_outcomes(failed=1)
-    assert "screen snapshots compare Screen objects (from capture_screen), not str" in result.stdout.str()
+    assert "screen snapshots compare Screen objects (from pane.screen()), not str" in result.stdout.str()
+
+
+def test_without_syrupy_the_fixture_says_what_to_install(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_menu(tmuxorch_snapshot):\n    pass\n")
+    result = run(pytester, "-p", "no:syrupy")
+    result.assert_outcomes(errors=1)
+    assert "tmuxorch_snapshot needs syrupy and its pytest plugin: pip install 'pytest-tmuxorch[snapshot]'\n" in result.stdout.str()
+
+
+def test_syrupys_own_fixture_takes_the_extension(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    pytester.makepyfile(test_plain=INNER_TEST.replace("tmuxorch_snapshot", "snapshot").replace(
+        "== snapshot", "== snapshot(extension_class=ScreenExtension)").replace(
+        "import pytest\n", "import pytest\nfrom pytest_tmuxorch.snapshot import ScreenExtension\n"))
+    show(pytester, r"\e[34mblue\e[0m")
+    run(pytester, "--snapshot-update", "-k", "menu").assert_outcomes(passed=1)
+    assert (pytester.path / "__screens__" / "test_plain" / "test_menu.screen").is_file()
+    run(pytester, "-k", "menu").assert_outcomes(passed=1)
+
+
+def test_comparing_two_screens_explains_the_difference(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+from pytest_tmuxorch import Screen
+
+def test_screens():
+    before = Screen.from_ansi("\\x1b[31mmenu\\x1b[0m item", 12, 2)
+    after = Screen.from_ansi("\\x1b[32mmenu\\x1b[0m items", 12, 2)
+    assert after == before
+""")
+    result = run(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "E   *assert Screen(12x2, cursor=(0, 0), text='menu items\\n') == Screen(12x2, cursor=(0, 0), text='menu item\\n')",
+        "E  * text (- right, + left):",
+        "E  * - row 0: menu item",
+        "E  * + row 0: menu items",
+        "E  * styles changed in 4 cells (right -> left):",
+        "E  *   row 0 col 0-3 'menu': fg=red -> fg=green",
+    ])
 
 
 def test_the_stored_text_reads_back_as_the_same_screen() -> None:

@@ -60,7 +60,7 @@ SETTINGS_NOTE = "settings such as --socket, --session or --tmux-timeout work her
 def global_options(hidden: bool = False) -> ArgumentParser:
     """The settings flags, each overriding its environment variable (see settings.FIELDS);
     ``hidden``: accepted but not listed (a subcommand's help shows its own arguments)."""
-    from ..settings import FIELDS, Settings
+    from ..settings import FIELDS, Settings, show_value
 
     defaults = Settings(transport="subprocess")  # the console script's default transport
     parent = ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
@@ -69,9 +69,9 @@ def global_options(hidden: bool = False) -> ArgumentParser:
         if not field.flag:
             continue
         default = getattr(defaults, field.name)
-        shown = f", {default}" if default is not None else ""
+        shown = f", {show_value(default)}" if default is not None else ""
         flags = [field.flag, _SHORT[field.name]] if field.name in _SHORT else [field.flag]
-        metavar = "S" if field.kind is float else "N" if field.kind is int else field.name.split("_")[-1].upper()
+        metavar = {float: "S", int: "N", tuple: "COLSxROWS"}.get(field.kind, field.name.split("_")[-1].upper())
         shown_help = argparse.SUPPRESS if hidden else f"{field.help} [${field.env}{shown}]"
         group.add_argument(*flags, dest=field.name, metavar=metavar, help=shown_help)
     return parent

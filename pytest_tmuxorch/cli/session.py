@@ -88,13 +88,38 @@ def cmd_capture(args: argparse.Namespace, orch: Orchestrator) -> int:
     target = args.directory
     if target is not None and os.path.lexists(target) and not os.path.isdir(target):
         raise UsageError(f"capture: {target!r} is not a directory")
+    if args.cast and args.seconds is None:
+        raise UsageError("capture: --cast records what the panes write from now on: give --seconds S "
+                         "(a new process has no past output to save)")
+    if args.seconds is not None and not args.cast:
+        raise UsageError("capture: --seconds goes with --cast")
     try:
         paths = orch.capture(target)
+        directory = paths[0].parent if paths else orch.settings.logs_root / "snapshots"
+        if args.svg:
+            from ..artifacts import capture_svgs
+
+            paths += capture_svgs(orch, directory)
+        if args.cast:
+            from ..artifacts import record_live
+
+            count = len(orch.status())
+            print(f"recording {count} pane{'s' if count != 1 else ''} for {args.seconds:g}s (Ctrl-C ends it early)",
+                  file=sys.stderr)
+            paths += record_live(orch, directory, args.seconds)
     except OSError as err:
         raise TmuxorchError(f"cannot write the snapshots to {err.filename or target}: {err.strerror or err}") from None
     for path in paths:
         print(path)
     return 0
+
+
+def _capture_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("directory", nargs="?", metavar="DIR", help="[logs/tmux/<session>/snapshots]")
+    parser.add_argument("--svg", action="store_true", help="also each pane's visible screen as a picture, DIR/<window>-<n>.svg")
+    parser.add_argument("--cast", action="store_true",
+                        help="also record each pane for --seconds S from now (asciicast v2, DIR/<window>-<n>.cast)")
+    parser.add_argument("--seconds", type=positive_float, default=None, metavar="S", help="how long --cast records")
 
 
 def cmd_logs_on(args: argparse.Namespace, orch: Orchestrator) -> int:
@@ -219,9 +244,8 @@ SESSION_COMMANDS: list[CommandSpec] = [
     ("status", "list panes: window, index, id, pid, command, state, size",
      json_flag, cmd_status),
     ("kill", "kill the session (and its server when nothing else is on it)", no_args, cmd_kill),
-    ("capture", "write each pane's whole scrollback to DIR/<window>-<n>.txt",
-     lambda p: p.add_argument("directory", nargs="?", metavar="DIR", help="[logs/tmux/<session>/snapshots]"),
-     cmd_capture),
+    ("capture", "write each pane's whole scrollback to DIR/<window>-<n>.txt (--svg: its screen too; --cast: record it)",
+     _capture_args, cmd_capture),
     ("logs-on", "log every pane, UTC-timestamped, to logs/tmux/<session>/pipes (idempotent)", no_args, cmd_logs_on),
     ("logs-off", "stop pane logging (idempotent)", no_args, cmd_logs_off),
     ("layout", "arrange the workers: tiled, even-horizontal, even-vertical",

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 
 from .._log import get_logger
 from ..errors import ControlConnectionError, TmuxTimeoutError
-from ..streams import PaneStream
+from ..streams import PaneStream, layout_sizes
 from ..transport import Command, SubprocessTransport, classify_error, show
 from .connection import Connection, Lost, NotSent
 from .protocol import ENDS_SESSION, Block, Event, Notification, Output, control_safe, read_only
@@ -269,6 +269,10 @@ class ControlTransport:
                 self.stream(event.pane_id).feed(event.data, self._position, time.monotonic())
             elif isinstance(event, Notification) and event.name in _LAYOUT_EVENTS:
                 self._layout_position = self._position
+                if event.name == "layout-change":  # pane sizes, for recordings' "r" events
+                    now = time.monotonic()
+                    for pane_id, (columns, rows) in layout_sizes(event.args).items():
+                        self.stream(pane_id).resized(columns, rows, now)
             else:
                 return
             self._cond.notify_all()
