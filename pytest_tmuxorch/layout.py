@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, NamedTuple
+from collections import namedtuple
 
 from .errors import ServerNotFoundError, SessionNotFoundError, UsageError
 from .settings import LAYOUTS, MAX_WORKERS, Settings
 from .tmux import Tmux
-from .transport import Command
+
+TYPE_CHECKING = False  # typing costs the console script's start-up (see settings.py)
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+
+    from .transport import Command
 
 _FIELDS = (
     "window_name", "window_index", "pane_index", "pane_id", "pane_pid",
@@ -22,20 +27,28 @@ _FIELDS = (
 _FORMAT = "\t".join(f"#{{{name}}}" for name in _FIELDS)
 
 
-class PaneStatus(NamedTuple):
+if TYPE_CHECKING:
+    class _Status(NamedTuple):
+        window: str
+        window_index: int
+        pane_index: int
+        pane_id: str
+        pid: int
+        command: str
+        dead: bool
+        exit_status: int | None
+        width: int
+        height: int
+        worker: int | None  # 0-based worker index, None for the master window
+else:
+    _Status = namedtuple("_Status", "window window_index pane_index pane_id pid command dead exit_status width "
+                                    "height worker")
+
+
+class PaneStatus(_Status):
     """One row of ``status``: where a pane is, what runs in it, whether it is dead."""
 
-    window: str
-    window_index: int
-    pane_index: int
-    pane_id: str
-    pid: int
-    command: str
-    dead: bool
-    exit_status: int | None
-    width: int
-    height: int
-    worker: int | None  # 0-based worker index, None for the master window
+    __slots__ = ()
 
     def as_dict(self) -> dict[str, Any]:
         return self._asdict()

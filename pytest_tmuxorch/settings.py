@@ -10,11 +10,14 @@ touches tmux.  The limits and names other modules check against live here too.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections import namedtuple
 
 from .errors import UsageError
+
+# The console script reads its settings on every start: typing and re would cost more than the
+# tmux call it makes.  Type checkers read the block below; at run time the records are
+# collections.namedtuple built from the same field table.
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -27,8 +30,7 @@ MAX_SIZE = 10000  # tmux's largest window, columns or rows
 DEFAULT_SIZE = (240, 72)
 MAX_SOCKET_PATH = 107  # bytes of a unix socket's sun_path, less its terminating NUL
 NAME_RULE = "use letters, digits, '_' and '-' (no '.', ':', '/' or spaces: tmux would rewrite or split them)"
-_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
-_SOCKET_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 # Shell presets: a name maps to the command each pane runs.  The bash and sh presets read no rc
 # file of the user or the system, get the fixed prompt '$ ' and the package's shell integration
@@ -57,66 +59,81 @@ def clean_shell() -> str:
     return "bash" if shutil.which("bash") else "sh"
 
 
-class Field(NamedTuple):
-    """One setting: its name, type, environment variable and console flag (if any), and help."""
+class Field:
+    """One setting: its name, type, default, environment variable and console flag (if any), help."""
 
-    name: str
-    kind: type
-    env: str
-    flag: str
-    help: str
+    __slots__ = ("default", "env", "flag", "help", "kind", "name")
+
+    def __init__(self, name: str, kind: type, default: object, env: str, flag: str, help: str) -> None:
+        self.name, self.kind, self.default, self.env, self.flag, self.help = name, kind, default, env, flag, help
+
+    def __repr__(self) -> str:
+        return f"Field({self.name!r})"
 
 
 FIELDS = (
-    Field("socket", str, "TMUX_SOCKET", "--socket", "server socket name (tmux -L)"),
-    Field("socket_path", str, "TMUXORCH_SOCKET_PATH", "--socket-path", "socket path instead (tmux -S)"),
-    Field("session", str, "TMUX_SESSION", "--session", "session name"),
-    Field("master_window", str, "MASTER_WINDOW", "", "name of the master window"),
-    Field("workers_window", str, "WORKERS_WINDOW", "", "name of the workers window"),
-    Field("workers", int, "WORKERS", "--workers", f"worker panes (1-{MAX_WORKERS})"),
-    Field("base_index", int, "TMUX_BASE_INDEX", "", "window base index"),
-    Field("pane_base_index", int, "TMUX_PANE_BASE_INDEX", "", "pane base index"),
-    Field("history_limit", int, "TMUX_HISTORY_LIMIT", "", "scrollback lines of each pane"),
-    Field("remain_on_exit", str, "TMUX_REMAIN_ON_EXIT", "", "keep dead panes: on, off or failed"),
-    Field("allow_rename", str, "TMUX_ALLOW_RENAME", "", "let programs rename windows: on or off"),
-    Field("layout", str, "WORKER_LAYOUT", "--layout", "workers layout: " + ", ".join(LAYOUTS)),
-    Field("shell", str, "TMUXORCH_SHELL", "--shell", "what panes run: clean, bash, sh, user, or a command"),
-    Field("timeout", float, "TMUXORCH_TIMEOUT", "--tmux-timeout", "seconds for each tmux call and default wait"),
-    Field("tasks_dir", str, "TMUXORCH_TASKS_DIR", "--tasks-dir", "task queue root"),
-    Field("logs_dir", str, "TMUXORCH_LOGS_DIR", "--logs-dir", "snapshots and pane logs"),
-    Field("transport", str, "TMUXORCH_TRANSPORT", "--transport", "how commands reach tmux: " + ", ".join(TRANSPORTS)),
-    Field("size", tuple, "TMUXORCH_SIZE", "--size", "size of the windows, COLSxROWS (each worker pane gets its share)"),
+    Field("socket", str, "claude", "TMUX_SOCKET", "--socket", "server socket name (tmux -L)"),
+    Field("socket_path", str, None, "TMUXORCH_SOCKET_PATH", "--socket-path", "socket path instead (tmux -S)"),
+    Field("session", str, "agents", "TMUX_SESSION", "--session", "session name"),
+    Field("master_window", str, "master", "MASTER_WINDOW", "", "name of the master window"),
+    Field("workers_window", str, "workers", "WORKERS_WINDOW", "", "name of the workers window"),
+    Field("workers", int, 4, "WORKERS", "--workers", f"worker panes (1-{MAX_WORKERS})"),
+    Field("base_index", int, 1, "TMUX_BASE_INDEX", "", "window base index"),
+    Field("pane_base_index", int, 1, "TMUX_PANE_BASE_INDEX", "", "pane base index"),
+    Field("history_limit", int, 50000, "TMUX_HISTORY_LIMIT", "", "scrollback lines of each pane"),
+    Field("remain_on_exit", str, "on", "TMUX_REMAIN_ON_EXIT", "", "keep dead panes: on, off or failed"),
+    Field("allow_rename", str, "off", "TMUX_ALLOW_RENAME", "", "let programs rename windows: on or off"),
+    Field("layout", str, "tiled", "WORKER_LAYOUT", "--layout", "workers layout: " + ", ".join(LAYOUTS)),
+    Field("shell", str, "clean", "TMUXORCH_SHELL", "--shell", "what panes run: clean, bash, sh, user, or a command"),
+    Field("timeout", float, 10.0, "TMUXORCH_TIMEOUT", "--tmux-timeout", "seconds for each tmux call and default wait"),
+    Field("tasks_dir", str, None, "TMUXORCH_TASKS_DIR", "--tasks-dir", "task queue root"),
+    Field("logs_dir", str, None, "TMUXORCH_LOGS_DIR", "--logs-dir", "snapshots and pane logs"),
+    Field("transport", str, "control", "TMUXORCH_TRANSPORT", "--transport", "how commands reach tmux: " + ", ".join(TRANSPORTS)),
+    Field("size", tuple, DEFAULT_SIZE, "TMUXORCH_SIZE", "--size", "size of the windows, COLSxROWS (each worker pane gets its share)"),
 )
 FIELD_BY_NAME = {field.name: field for field in FIELDS}
 OPTIONAL = frozenset({"socket_path", "tasks_dir", "logs_dir"})  # None means "not set"
 
 
-class _Fields(NamedTuple):
-    socket: str = "claude"
-    socket_path: str | None = None
-    session: str = "agents"
-    master_window: str = "master"
-    workers_window: str = "workers"
-    workers: int = 4
-    base_index: int = 1
-    pane_base_index: int = 1
-    history_limit: int = 50000
-    remain_on_exit: str = "on"
-    allow_rename: str = "off"
-    layout: str = "tiled"
-    shell: str = "clean"
-    timeout: float = 10.0
-    tasks_dir: str | None = None
-    logs_dir: str | None = None
-    transport: str = "control"  # a persistent connection: 10x faster round trips for long-lived use
-    size: tuple[int, int] = DEFAULT_SIZE  # (columns, rows) of both windows
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+    from typing import Any, NamedTuple
+
+    class _Fields(NamedTuple):  # the same names and defaults as FIELDS (tests/test_settings.py checks)
+        socket: str = "claude"
+        socket_path: str | None = None
+        session: str = "agents"
+        master_window: str = "master"
+        workers_window: str = "workers"
+        workers: int = 4
+        base_index: int = 1
+        pane_base_index: int = 1
+        history_limit: int = 50000
+        remain_on_exit: str = "on"
+        allow_rename: str = "off"
+        layout: str = "tiled"
+        shell: str = "clean"
+        timeout: float = 10.0
+        tasks_dir: str | None = None
+        logs_dir: str | None = None
+        transport: str = "control"  # a persistent connection: 10x faster round trips for long-lived use
+        size: tuple[int, int] = DEFAULT_SIZE  # (columns, rows) of both windows
+
+    class Given(NamedTuple):
+        value: Any
+        source: str
+        text: bool = True
+else:
+    _Fields = namedtuple("_Fields", [field.name for field in FIELDS], defaults=[field.default for field in FIELDS])
+    Given = namedtuple("Given", ["value", "source", "text"], defaults=[True])
 
 
 class Settings(_Fields):
     """Everything an orchestrator needs to know; immutable, validated on creation.
 
-    Built with keywords: ``Settings(socket_path=..., workers=2)``.  (A typed named tuple rather
-    than a dataclass: the console script's start-up cannot afford importing dataclasses.)
+    Built with keywords: ``Settings(socket_path=..., workers=2)``.  (A named tuple rather than a
+    dataclass: the console script's start-up cannot afford importing dataclasses.)
     """
 
     __slots__ = ()
@@ -186,8 +203,15 @@ def problem(name: str, value: Any) -> str:
     return rule(value) if rule else ""
 
 
+def _word(value: str, extra: str, longest: int) -> bool:
+    """``value`` is 1 to ``longest`` ASCII letters, digits, '_' and ``extra``, not starting with
+    one of ``extra``."""
+    allowed = _WORD | frozenset(extra)
+    return 0 < len(value) <= longest and value[0] in _WORD and all(char in allowed for char in value)
+
+
 def _name(value: str) -> str:
-    return "" if _NAME_RE.match(value) else NAME_RULE
+    return "" if _word(value, "-", 64) else NAME_RULE
 
 
 def _size(value: Any) -> str:
@@ -201,8 +225,11 @@ def _size(value: Any) -> str:
 
 def parse_size(text: str) -> tuple[int, int] | None:
     """``"120x40"`` as ``(120, 40)``; None when it is not of that form."""
-    found = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    return (int(found.group(1)), int(found.group(2))) if found else None
+    columns, sep, rows = text.strip().lower().partition("x")
+    columns, rows = columns.strip(), rows.strip()
+    if not sep or not (columns.isascii() and columns.isdigit() and rows.isascii() and rows.isdigit()):
+        return None
+    return int(columns), int(rows)
 
 
 def show_value(value: Any) -> str:
@@ -226,7 +253,7 @@ def _socket_path(value: str) -> str:
 
 
 _RULES: dict[str, Any] = {
-    "socket": lambda value: "" if _SOCKET_RE.match(value) else "use letters, digits, '_', '.', '-' (no '/' or spaces)",
+    "socket": lambda value: "" if _word(value, ".-", 100) else "use letters, digits, '_', '.', '-' (no '/' or spaces)",
     "socket_path": _socket_path,
     "session": _name,
     "master_window": _name,
@@ -249,19 +276,12 @@ _RULES: dict[str, Any] = {
 # --- the resolver ------------------------------------------------------------------------------
 
 
-class Given(NamedTuple):
-    """A value for one field and where it came from.
-
-    ``source`` names the value in messages: an environment variable or a flag names it by itself
-    (``invalid WORKERS 'abc'``); any other source is told after the field
-    (``invalid workers 'abc' from marker tmuxorch``), so it is written as ``from ...``.
-    ``text``: the value is text to parse as the field's type (from the environment, a flag, an
-    ini file); otherwise it must already have the right type (a Python value, as in a marker).
-    """
-
-    value: Any
-    source: str
-    text: bool = True
+# Given(value, source, text=True): a value for one field and where it came from (see above).
+# ``source`` names the value in messages: an environment variable or a flag names it by itself
+# (``invalid WORKERS 'abc'``); any other source is told after the field (``invalid workers 'abc'
+# from marker tmuxorch``), so it is written as ``from ...``.  ``text``: the value is text to parse
+# as the field's type (from the environment, a flag, an ini file); otherwise it must already have
+# the right type (a Python value, as in a marker).
 
 
 def resolve(given: Mapping[str, Given], base: Settings | None = None) -> Settings:

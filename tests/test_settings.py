@@ -98,3 +98,19 @@ def test_the_readme_lists_every_setting_with_its_variable_and_flag() -> None:
         if value is not None:
             shown = f"{value:g}" if isinstance(value, float) else str(value)
             assert f"`{shown}`" in default, field.name
+
+
+def test_the_typed_declaration_matches_the_field_table() -> None:
+    """settings.py declares the fields twice, for type checkers (a NamedTuple) and at run time (from
+    FIELDS, without importing typing): the two must agree, names, order and defaults."""
+    import ast
+    import inspect
+
+    from pytest_tmuxorch import settings as module
+
+    tree = ast.parse(inspect.getsource(module))
+    declared = next(node for node in ast.walk(tree) if isinstance(node, ast.ClassDef) and node.name == "_Fields")
+    names = [item.target.id for item in declared.body if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)]
+    defaults = [eval(ast.unparse(item.value), vars(module)) for item in declared.body if isinstance(item, ast.AnnAssign)]
+    assert names == [field.name for field in module.FIELDS] == list(Settings._fields)
+    assert defaults == [field.default for field in module.FIELDS] == list(Settings())
