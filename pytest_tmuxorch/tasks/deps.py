@@ -10,7 +10,8 @@ Who calls :func:`settle`: a worker after filing a task, ``cancel`` after cancell
 ``enqueue`` after publishing a waiting task, ``retry``, and an idle worker now and then.  Each
 changes the state first and looks at ``waiting/`` after, so of two that race (a dependency
 finishing while its dependent is enqueued), the later one sees both.  A waiting task is moved
-under its file's flock (like a claim), so two settlers never both move it.
+under its file's flock, so two settlers never both move it; a settler waits for that lock
+rather than skip the file (the holder may have looked before a dependency finished).
 
 Dependencies must exist when a task is enqueued and IDs are never reused while a task has them,
 so there can be no cycle.
@@ -25,8 +26,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..errors import MalformedTaskError, UsageError
-from .files import read_fd, rewrite, same_file, try_lock
-from .names import queued_name
+from .files import lock, read_fd, rewrite, same_file
+from .names import id_of, queued_name
 from .store import Task, check_id, parse, serialize
 
 if TYPE_CHECKING:
@@ -52,8 +53,14 @@ def check_dependencies(queue: TaskQueue, after: Iterable[str]) -> list[str]:
     return ids
 
 
-def dependency_state(queue: TaskQueue, task_id: str) -> str:
-    """``done``, ``failed``, ``pending`` (queued, waiting or running) or ``gone``."""
+def dependency_state(queue: TaskQueue, task_id: str, unfinished: set[str] | None = None) -> str:
+    """``done``, ``failed``, ``pending`` (queued, waiting or running) or ``gone``.
+
+    ``unfinished``: IDs seen in ``queue/`` and ``waiting/`` by a listing the caller made, taken
+    as pending without a look (safe for :func:`settle`: a task that finishes after the listing
+    is settled by whoever files it)."""
+    if unfinished is not None and task_id in unfinished:
+        return "pending"
     for _ in range(2):  # a task caught between two states is found on the second pass
         if os.path.exists(queue.path("done", task_id)):
             return "done"
@@ -74,16 +81,39 @@ def destination(queue: TaskQueue, task: Task) -> str:
     return "waiting"
 
 
+_AFTER: dict[tuple[str, int], list[str]] = {}  # (name, inode) of a waiting file -> its dependencies
+
+
 def settle(queue: TaskQueue) -> list[tuple[str, str]]:
     """Move the waiting tasks whose dependencies have finished: to ``queue/`` or ``failed/``.
-    Returns (ID, new state) for each task moved."""
+    Returns (ID, new state) for each task moved.
+
+    Cheap when nothing can move: a listing of ``waiting/``, each file's dependencies read once
+    per process (a waiting file never changes), each dependency looked up once per pass."""
     moved: list[tuple[str, str]] = []
     while True:
         try:
-            names = sorted(os.listdir(queue.dir("waiting")))
+            with os.scandir(queue.dir("waiting")) as entries:
+                waiting = sorted((entry.name, entry.inode()) for entry in entries)
         except FileNotFoundError:
             return moved
-        now = [(name, state) for name in names if (state := _settle_one(queue, name)) is not None]
+        present = set(waiting)
+        for key in [key for key in _AFTER if key not in present]:
+            del _AFTER[key]
+        states: dict[str, str] = {}
+        unfinished = {name for name, _ in waiting} | {id_of(name) for name in queue.names("queue")} if waiting else set()
+        now = []
+        for name, inode in waiting:
+            after = _AFTER.get((name, inode))
+            if after is not None:
+                for dependency in after:
+                    if dependency not in states:
+                        states[dependency] = dependency_state(queue, dependency, unfinished)
+                if all(states[dependency] == "pending" for dependency in after) and after:
+                    continue  # nothing to do yet: no need to lock and read it
+            state = _settle_one(queue, name, inode)
+            if state is not None:
+                now.append((name, state))
         if any(state == "queue" for _, state in now):
             queue.changed()
         moved += now
@@ -91,11 +121,11 @@ def settle(queue: TaskQueue) -> list[tuple[str, str]]:
             return moved
 
 
-def _settle_one(queue: TaskQueue, name: str) -> str | None:
+def _settle_one(queue: TaskQueue, name: str, inode: int) -> str | None:
     path = queue.path("waiting", name)
-    fd = try_lock(path, write=True)
+    fd = lock(path)  # waits for another settler: it may have decided before our dependency finished
     if fd is None:
-        return None  # gone, or another settler (or a cancel) holds it
+        return None  # gone
     try:
         if not same_file(fd, path):
             return None
@@ -107,6 +137,7 @@ def _settle_one(queue: TaskQueue, name: str) -> str | None:
         except (MalformedTaskError, UsageError) as err:
             queue.quarantine("waiting", name, str(err))
             return None
+        _AFTER[(name, inode)] = task.after
         states = {dependency: dependency_state(queue, dependency) for dependency in task.after}
         failed = next((dependency for dependency, state in states.items() if state in ("failed", "gone")), None)
         if failed is not None:

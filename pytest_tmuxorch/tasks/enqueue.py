@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._log import get_logger
 from ..errors import UsageError
-from .deps import check_dependencies, destination, settle
+from .deps import check_dependencies, destination, settle_quietly
 from .files import write_new
 from .names import queued_name
 from .store import Command, Task, check_command, check_env_name, check_id, new_id, serialize
@@ -91,4 +91,4 @@ def _publish(queue: TaskQueue, tasks: list[Task]) -> None:
     if any(task.state == "queue" for task in tasks):
         queue.changed()
     if any(task.state == "waiting" for task in tasks):
-        settle(queue)
+        settle_quietly(queue)  # (an idle worker settles it later if this fails)

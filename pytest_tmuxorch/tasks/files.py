@@ -60,6 +60,21 @@ def try_lock(path: str, write: bool = False) -> int | None:
     return fd
 
 
+def lock(path: str) -> int | None:
+    """Open ``path`` read-write and take its flock, waiting for it: the descriptor, or None if
+    it does not exist.  Only for locks held a moment (never while waiting for another)."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def rewrite(fd: int, text: str) -> None:
     """Replace the content of the open file ``fd`` in place (readers may see it cut: they retry)."""
     data = text.encode("utf-8", errors="surrogateescape")

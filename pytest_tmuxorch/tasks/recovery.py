@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .._log import get_logger
 from .._proc import end_session, env_session_leaders, session_members, start_time, wait_until
 from ..errors import MalformedTaskError, TaskStateError, TmuxTimeoutError, UsageError
-from .deps import dependency_state, destination, settle
+from .deps import dependency_state, destination, settle_quietly
 from .files import read_fd, same_file, try_lock
 from .store import Task, parse, state_word
 
@@ -111,7 +111,7 @@ def cancel(queue: TaskQueue, task_id: str, grace: float = 2.0, timeout: float | 
 
     task = wait_until(cancelled, timeout + grace,
                       lambda: TmuxTimeoutError(f"could not cancel task {task_id!r} within {timeout:g}s"))
-    settle(queue)  # the tasks waiting for it fail
+    settle_quietly(queue)  # the tasks waiting for it fail
     return task
 
 
@@ -254,7 +254,7 @@ def health(queue: TaskQueue, requeue: bool = False, grace: float = 2.0) -> Healt
     report = Health(counts={}, workers=[])
     _stale(queue, requeue, grace, report)
     if requeue:
-        settle(queue)  # waiting tasks whose dependencies finished while no one looked
+        settle_quietly(queue)  # waiting tasks whose dependencies finished while no one looked
     malformed = []
     for name in queue.names("queue"):
         try:
@@ -294,7 +294,7 @@ def retry(queue: TaskQueue, task_id: str) -> Task:
     os.unlink(holding)
     log.debug("retried %s", task_id)
     if task.state == "waiting":
-        settle(queue)
+        settle_quietly(queue)
     return task
 
 
