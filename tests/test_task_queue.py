@@ -227,3 +227,21 @@ def test_wait_has_a_deadline_and_knows_unknown_ids(queue: TaskQueue) -> None:
     finish(queue, task, "done")
     assert [t.id for t in queue.wait([task.id], timeout=1)] == [task.id]
     assert [t.state for t in queue.wait(timeout=1)] == ["done"]
+
+
+def test_clean_keeps_emptied_files_that_enqueue_reuses(queue: TaskQueue) -> None:
+    old = queue.enqueue_many([f"echo {n}" for n in range(3)])
+    for task in old:
+        finish(queue, task, "done")
+    Path(queue.log_path(old[0].id)).write_text("out\n")
+    inodes = {os.stat(queue.path("done", task.id)).st_ino for task in old}
+    assert len(queue.clean(keep=0)) == 3
+    spares = os.listdir(queue.dir("spare"))
+    assert len(spares) == 3 and all(os.path.getsize(queue.path("spare", name)) == 0 for name in spares)
+    assert not os.path.exists(queue.log_path(old[0].id))  # logs are removed, never reused
+    new = queue.enqueue_many(["echo a", "echo b", "echo c", "echo d"])
+    assert os.listdir(queue.dir("spare")) == [] and os.listdir(queue.dir("tmp")) == []
+    reused = {os.stat(queue.path("queue", queue.file_name("queue", task.id))).st_ino for task in new}
+    assert inodes < reused  # three files reused, one created
+    assert [task.command for task in queue.list("queue")] == ["echo a", "echo b", "echo c", "echo d"]
+    assert queue.get(new[0].id).state == "queue" and queue.list("done") == []

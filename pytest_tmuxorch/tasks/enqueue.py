@@ -1,5 +1,12 @@
 """Adding tasks: everything checked first (bad input creates nothing), then each task written
-whole in ``tmp/`` and renamed into ``queue/`` (or ``waiting/``): all of them or none."""
+whole in ``tmp/`` and renamed into ``queue/`` (or ``waiting/``): all of them or none.
+
+A task is written into a spare file (the emptied file of a task ``clean`` removed) when
+``spare/`` has one, into a new file otherwise.  On ext4 an inode allocation is the dearest thing
+a task does: after many deletions (a queue cleaned between batches, a busy disk) each one scans
+past every inode freed in the last minutes (``recently_deleted``), 0.2 to 0.5 ms here, against
+0.02 ms to rename a spare and write into it.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .._log import get_logger
 from ..errors import UsageError
 from .deps import check_dependencies, destination, settle_quietly
-from .files import write_new
+from .files import reuse, write_new
 from .names import queued_name
 from .store import Command, Task, check_command, check_env_name, check_id, new_id, serialize
 from .text import check_priority, check_retries, check_timeout
@@ -75,11 +82,17 @@ def _publish(queue: TaskQueue, tasks: list[Task]) -> None:
     is left."""
     for task in tasks:
         task.state = destination(queue, task)
+    spares = os.listdir(queue.dir("spare"))
     temps: list[str] = []
     try:
         for task in tasks:
             temp = queue.path("tmp", f"{task.id}.{os.getpid()}.new")
-            write_new(temp, serialize(task))
+            text = serialize(task)
+            reused = False
+            while spares and not reused:  # False: another enqueuer took that one
+                reused = reuse(queue.path("spare", spares.pop()), temp, text)
+            if not reused:
+                write_new(temp, text)
             temps.append(temp)
     except BaseException:
         for temp in temps:

@@ -1,6 +1,7 @@
 """Atomic files and locks: the primitives the queue and the worker build on.
 
-A file is published complete or not at all (written elsewhere, then renamed into place); a task
+A file is published complete or not at all (written elsewhere, then renamed into place),
+written into a new file or into a spare one (an inode kept from a removed task); a task
 file's ``flock`` is held by the worker running it, so a lock anyone can take means its worker is
 dead (the kernel drops flock locks with their process: pid reuse cannot fake one).
 """
@@ -31,6 +32,27 @@ def write_new(path: str, text: str, lock: bool = False) -> int | None:
         return fd
     os.close(fd)
     return None
+
+
+def reuse(spare: str, path: str, text: str) -> bool:
+    """Make the spare file ``spare`` into ``path`` with ``text`` (a rename, then a write in place:
+    no inode to allocate).  False when another process took that spare first.  On failure
+    nothing is left behind, and the error names ``path``."""
+    try:
+        os.rename(spare, path)
+    except FileNotFoundError:
+        return False
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        rewrite(fd, text)
+    except BaseException as err:
+        os.close(fd)
+        os.unlink(path)
+        if isinstance(err, OSError) and not err.filename:
+            raise OSError(err.errno, err.strerror, path) from None
+        raise
+    os.close(fd)
+    return True
 
 
 def write_all(fd: int, data: bytes, offset: int | None = None) -> None:

@@ -1,5 +1,5 @@
-"""The filesystem queue: enqueue, find, list, move, wait; cancel, retry, health, logs and
-dependencies delegate to their own modules.
+"""The filesystem queue: find, list, move; enqueue, cancel, retry, health, logs, waits and
+dependencies live in their own modules.
 
 Layout under the root (``var/tmux/<session>/tasks`` unless configured)::
 
@@ -7,6 +7,7 @@ Layout under the root (``var/tmux/<session>/tasks`` unless configured)::
     waiting/ running/ done/ failed/ one task file per task, named by its ID
     logs/                           <ID>.out and <ID>.err of each task: created by the first byte
     tmp/                            files being written (renamed into place when complete)
+    spare/                          the (emptied) files of removed tasks, rewritten by enqueue
     cancel/                         cancel requests for running tasks (read by their worker)
     workers/                        <worker>.lock: held (flock) by each live worker loop
     quarantine/                     malformed files found in queue/, never run
@@ -32,8 +33,10 @@ Protocol, and why it is safe:
   place; readers that catch it mid-write see a cut file and read again.
 - *Finish*: the result is written into the same inode, which is renamed into ``done/`` or
   ``failed/`` (or back into ``queue/`` for another attempt); the lock is dropped after the
-  rename.  A task costs one file creation (enqueue) and three renames (enqueue, claim, finish);
-  its log files are created only if it writes to them (the worker relays its output from pipes).
+  rename.  A task costs three renames (enqueue, claim, finish) and one file creation, or none
+  when ``spare/`` holds the emptied file of a task ``clean`` removed (see :mod:`.enqueue`); its
+  logs are created only if it writes (its worker relays its output from pipes).  A read that
+  finds another ID, or a cut file, where the name no longer leads counts as "moved".
 - *Dependencies*: a task in ``waiting/`` moves to ``queue/`` once all of its dependencies are
   in ``done/``, or to ``failed/`` ("dependency failed") once one is in ``failed/``.  Whoever
   files a task (a worker, a cancel) or enqueues a waiting one looks at ``waiting/`` afterwards,
@@ -56,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._log import get_logger
 from ..errors import MalformedTaskError, TaskNotFoundError, TaskStateError, UsageError
-from .files import write_new
+from .files import read_fd, same_file, write_new
 from .names import id_of, queued_name
 from .store import STATES, Command, Task, check_id, parse, serialize
 
@@ -67,7 +70,7 @@ if TYPE_CHECKING:
 log = get_logger("pytest_tmuxorch.tasks")
 
 LIST_STATES = (*STATES, "all")
-DIRS = ("queue", "waiting", "running", "done", "failed", "logs", "tmp", "cancel", "workers", "quarantine")
+DIRS = ("queue", "waiting", "running", "done", "failed", "logs", "tmp", "spare", "cancel", "workers", "quarantine")
 
 
 class TaskQueue:
@@ -79,6 +82,7 @@ class TaskQueue:
 
     def __init__(self, root: str | os.PathLike[str], timeout: float = 10.0) -> None:
         self.root = Path(root).absolute()
+        self._root = str(self.root).rstrip("/")  # paths are built often: a str, joined with f-strings
         self.timeout = timeout
         self._ready = False
 
@@ -88,24 +92,24 @@ class TaskQueue:
     # --- layout ---------------------------------------------------------------------------------
 
     def dir(self, name: str) -> str:
-        return os.path.join(self.root, name)
+        return f"{self._root}/{name}"
 
     def path(self, state: str, name: str) -> str:
         """The path of the file ``name`` in ``state`` (in ``queue/``, names are ``<KEY>~<ID>``)."""
-        return os.path.join(self.root, state, name)
+        return f"{self._root}/{state}/{name}"
 
     def log_path(self, task_id: str, err: bool = False) -> str:
-        return os.path.join(self.root, "logs", f"{task_id}.{'err' if err else 'out'}")
+        return f"{self._root}/logs/{task_id}.{'err' if err else 'out'}"
 
     @property
     def stopping_flag(self) -> str:
         """While this file exists, worker loops claim nothing (``stop`` is under way)."""
-        return os.path.join(self.root, "stopping")
+        return f"{self._root}/stopping"
 
     @property
     def changes_file(self) -> str:
         """Grows by a byte whenever tasks enter ``queue/``: workers then list it again."""
-        return os.path.join(self.root, "queue.changes")
+        return f"{self._root}/queue.changes"
 
     def init(self) -> dict[str, Path]:
         """Create the directories (idempotent); return :meth:`paths`."""
@@ -140,16 +144,14 @@ class TaskQueue:
 
     def file_name(self, state: str, task_id: str) -> str:
         """The name of the task's file in ``state`` (FileNotFoundError if it is not there)."""
-        if state != "queue":
-            return task_id
-        name = self.queued(task_id)
+        name = self.queued(task_id) if state == "queue" else task_id
         if name is None:
             raise FileNotFoundError(2, "no such task in queue/", self.path("queue", task_id))
         return name
 
     def changed(self) -> None:
-        """Tell the workers that ``queue/`` has new names (append a byte to :attr:`changes_file`).
-        Best effort: a worker lists ``queue/`` again anyway once its listing is used up."""
+        """Tell the workers that ``queue/`` has new names (best effort: a worker lists it again
+        anyway once its listing is used up)."""
         with contextlib.suppress(OSError):
             fd = os.open(self.changes_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
@@ -211,17 +213,23 @@ class TaskQueue:
         """Parse the file ``name`` of ``state``; :class:`MalformedTaskError` or FileNotFoundError."""
         path = self.path(state, name)
         for attempt in range(50):
-            with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
-                text = handle.read()
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                task = parse(text, path)
-                break
-            except MalformedTaskError:
-                if state not in ("running", "waiting") or attempt == 49:
-                    raise
-                time.sleep(0.001)  # its worker (or a settler) is rewriting it: read again
-        if task.id != id_of(name):
-            raise MalformedTaskError(f"malformed task file {path}: ID={task.id!r} but the file is named {name!r}")
+                text = read_fd(fd)
+                try:
+                    task = parse(text, path)
+                    if task.id != id_of(name):
+                        raise MalformedTaskError(
+                            f"malformed task file {path}: ID={task.id!r} but the file is named {name!r}")
+                    break
+                except MalformedTaskError:
+                    if not same_file(fd, path):  # moved on meanwhile, maybe reused as a spare
+                        raise FileNotFoundError(2, "moved while read", path) from None
+                    if state not in ("running", "waiting") or attempt == 49:
+                        raise
+            finally:
+                os.close(fd)
+            time.sleep(0.001)  # its worker (or a settler) is rewriting it: read again
         task.state = state
         return task
 
@@ -332,11 +340,10 @@ class TaskQueue:
 
     def quarantine_log(self) -> builtins.list[str]:
         """One line per file moved to ``quarantine/``: when, its name, and why."""
-        try:
-            with open(self.dir("quarantine.log"), encoding="utf-8", errors="replace") as handle:
-                return [line.rstrip("\n") for line in handle if line.strip()]
-        except FileNotFoundError:
-            return []
+        with contextlib.suppress(FileNotFoundError), open(self.dir("quarantine.log"), encoding="utf-8",
+                                                                   errors="replace") as handle:
+            return [line.rstrip("\n") for line in handle if line.strip()]
+        return []
 
     def quarantine(self, state: str, name: str, reason: str) -> str:
         """Move a malformed file out of ``state`` into ``quarantine/`` and log why."""

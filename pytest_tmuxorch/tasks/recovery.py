@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 log = get_logger("pytest_tmuxorch.tasks")
 
+SPARE_LIMIT = 10_000  # emptied task files kept in spare/ for enqueue to reuse
+
 
 def _poll(remaining: float, attempt: int) -> None:
     """Between looks at the queue's directories: every 20 ms."""
@@ -301,7 +303,8 @@ def retry(queue: TaskQueue, task_id: str) -> Task:
 def clean(queue: TaskQueue, keep: int | None = None, hours: float | None = None, dry_run: bool = False) -> list[Task]:
     """Remove finished tasks (done and failed) and their logs: those ended more than ``hours``
     ago, or all but the newest ``keep``.  Exactly one of them.  Returns what went (or would).
-    A finished task that a waiting task depends on stays."""
+    A finished task that a waiting task depends on stays.  The task files go, emptied, to
+    ``spare/`` (up to :data:`SPARE_LIMIT`), where enqueue reuses them."""
     if (keep is None) == (hours is None):
         raise UsageError("clean needs exactly one of keep=N or hours=H")
     if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 0):
@@ -318,9 +321,17 @@ def clean(queue: TaskQueue, keep: int | None = None, hours: float | None = None,
         cutoff = time.time() - (hours or 0.0) * 3600
         going = [task for task in finished if (task.ended or task.created or 0.0) < cutoff]
     if not dry_run:
+        room = max(0, SPARE_LIMIT - len(queue.names("spare"))) if going else 0
         for task in going:
-            for path in (queue.path(task.state or "done", task.id), queue.log_path(task.id),
-                         queue.log_path(task.id, err=True)):
-                with contextlib.suppress(FileNotFoundError):
+            path = queue.path(task.state or "done", task.id)
+            with contextlib.suppress(FileNotFoundError):
+                if room:  # kept, emptied, for the next enqueue: no inode to free now and allocate then
+                    os.truncate(path, 0)
+                    os.rename(path, queue.path("spare", f"{task.id}.{time.time_ns()}"))
+                    room -= 1
+                else:
                     os.unlink(path)
+            for log in (queue.log_path(task.id), queue.log_path(task.id, err=True)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(log)  # never reused: a worker may still relay a leftover process into it
     return sorted(going, key=lambda task: task.id)
