@@ -115,10 +115,13 @@ class Stream:
         return False
 
 
-def spawn(argv: list[str], cwd: str | None, env: dict[str, str], home_fd: int, stdin: int, out: int, err: int) -> int:
+def spawn(argv: list[str], cwd: str | None, env: dict[str, str], home: tuple[str, int], stdin: int, out: int,
+          err: int) -> int:
     """Start ``argv`` in a new session (its own process group); return its pid.  ``posix_spawn``
     (vfork-fast) from inside ``cwd``: the loop is single-threaded, so changing directory around
-    the call is safe (``home_fd`` is where it returns)."""
+    the call is safe (``home`` is where it is, its path and a descriptor to return there)."""
+    if cwd == home[0]:
+        cwd = None
     if cwd is not None:
         os.chdir(cwd)
     try:
@@ -135,7 +138,7 @@ def spawn(argv: list[str], cwd: str | None, env: dict[str, str], home_fd: int, s
         )
     finally:
         if cwd is not None:
-            os.fchdir(home_fd)
+            os.fchdir(home[1])
 
 
 def exited(pid: int) -> bool:
@@ -153,6 +156,7 @@ class Runner:
     stopping: bool
     base_env: dict[str, str]
     devnull: int
+    home: str  # the loop's working directory, where tasks whose CWD it is start without a chdir
     home_fd: int
     ran: int
     leftovers: list[Stream]  # streams of ended tasks whose leftover processes still hold them
@@ -194,7 +198,8 @@ class Runner:
         streams = [Stream(task.id, queue.log_path(task.id)), Stream(task.id, queue.log_path(task.id, err=True))]
         pid = None
         try:
-            pid = spawn(task.argv, task.cwd, env, self.home_fd, self.devnull, streams[0].write_fd, streams[1].write_fd)
+            pid = spawn(task.argv, task.cwd, env, (self.home, self.home_fd), self.devnull, streams[0].write_fd,
+                        streams[1].write_fd)
         except OSError as error:
             streams[1].write(f"tmuxorch worker {self.id}: cannot run {task.command_text!r}: {error}\n".encode(
                 errors="backslashreplace"))

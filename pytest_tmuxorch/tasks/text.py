@@ -42,9 +42,12 @@ def _needs_escape(ch: str) -> bool:
     )
 
 
+_ESCAPED = re.compile("[\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")  # what _needs_escape is true for
+
+
 def escape(value: str) -> str:
     """One line of text that :func:`unescape` turns back into ``value``, exactly."""
-    if not any(_needs_escape(ch) for ch in value):
+    if not _ESCAPED.search(value):
         return value
     out = []
     for ch in value:

@@ -65,6 +65,7 @@ class Worker(Runner):
         self.held_back = False  # the stopping flag was seen (said once per stop)
         self.devnull = -1
         self.home_fd = -1
+        self.home = ""
         self.tty_fd = -1  # the pane's terminal: its hang-up stops the loop
         self.leftovers: list[Stream] = []
         self.changes_seen = -1  # the size of queue.changes when queue/ was last listed
@@ -92,33 +93,37 @@ class Worker(Runner):
         """The loop; returns the exit status (1 when another loop holds this worker ID)."""
         queue = self.queue
         queue.init()
-        lock_fd = os.open(queue.path("workers", f"{self.id}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(lock_fd)
-            self.say(f"a worker loop {self.id} is already running on {queue.root}; not starting another")
-            return 1
-        os.ftruncate(lock_fd, 0)
-        with contextlib.suppress(OSError):  # only informative (tasks-health shows it): a full disk is no reason to stop
-            os.write(lock_fd, f"{self.pid} {time.time()!r}\n".encode())
+        # Signals are ours before the lock makes the loop visible: a C-c sent to a live loop stops it.
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         old_wakeup = signal.set_wakeup_fd(wake_w)
         handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-        self.wake_fd = wake_r
-        self.devnull = os.open(os.devnull, os.O_RDONLY)
-        self.home_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
-        with contextlib.suppress(AttributeError, OSError, ValueError):
-            self.tty_fd = self.out.fileno() if os.isatty(self.out.fileno()) else -1
-        _no_fd_leaks()
-        self.say(f"waiting for tasks in {queue.root} (pid {self.pid}; C-c stops)")
+        fds = [wake_r, wake_w]
         try:
+            lock_fd = os.open(queue.path("workers", f"{self.id}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+            fds.append(lock_fd)
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.say(f"a worker loop {self.id} is already running on {queue.root}; not starting another")
+                return 1
+            os.ftruncate(lock_fd, 0)
+            with contextlib.suppress(OSError):  # only informative (tasks-health shows it): a full disk is no reason to stop
+                os.write(lock_fd, f"{self.pid} {time.time()!r}\n".encode())
+            self.wake_fd = wake_r
+            self.devnull = os.open(os.devnull, os.O_RDONLY)
+            self.home_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+            fds += [self.devnull, self.home_fd]
+            self.home = os.getcwd()
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                self.tty_fd = self.out.fileno() if os.isatty(self.out.fileno()) else -1
+            _no_fd_leaks()
+            self.say(f"waiting for tasks in {queue.root} (pid {self.pid}; C-c stops)")
             self._loop()
         finally:
             signal.set_wakeup_fd(old_wakeup)
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
-            for fd in (wake_r, wake_w, self.devnull, self.home_fd, lock_fd):
+            for fd in fds:
                 os.close(fd)
         self.say(f"stopped after {self.ran} task{'s' if self.ran != 1 else ''}")
         return 0
