@@ -1,7 +1,9 @@
 """Task queue benchmark: 1000 ``true`` tasks through 4 worker loops in tmux panes, end to end
 through the console script (``tmuxorch tasks-enqueue --stdin``, then ``tmuxorch tasks-wait``),
 against ``xargs -P4 -n1 sh -c`` running the same 1000 commands, interleaved in the same run; plus
-idle pickup latency and idle worker CPU.
+idle pickup latency and idle worker CPU.  ``tasks-clean --keep 0`` runs between rounds (untimed),
+leaving spare files that the next enqueue reuses; the first directory is measured a second time
+with the spares removed (every task file created: a queue's first batch).
 
     .venv/bin/python benchmarks/queue_throughput.py [--tasks 1000] [--rounds 3] [--workers 4]
                                                     [--dir DIR]... [--json FILE]
@@ -117,12 +119,16 @@ def parallel_round(count: int, workers: int) -> float:
 
 
 class QueueBench:
-    """A private server with ``workers`` panes running worker loops on a queue under ``base``."""
+    """A private server with ``workers`` panes running worker loops on a queue under ``base``.
+    ``spares``: let ``tasks-clean`` leave its spare files for the next round's enqueue (what a
+    queue cleaned between batches gets); without, they are removed (untimed), so every task
+    file is created, on a disk that has just freed as many inodes."""
 
-    def __init__(self, base: str, workers: int) -> None:
+    def __init__(self, base: str, workers: int, spares: bool = True) -> None:
         from pytest_tmuxorch import Orchestrator, Settings
         from pytest_tmuxorch.servers import new_socket_path
 
+        self.spares = spares
         self.work = Path(tempfile.mkdtemp(prefix="txo-bench-", dir=base)).absolute()
         self.fs = filesystem(self.work)
         self.socket = new_socket_path()
@@ -156,6 +162,9 @@ class QueueBench:
         if f"{count} tasks finished: {count} ok" not in summary:
             raise SystemExit(f"benchmark broken: {summary.strip()}")
         self.cli("tasks-clean", "--keep", "0")
+        if not self.spares:
+            for spare in (self.work / "tasks" / "spare").iterdir():
+                spare.unlink()
         return spent
 
     def latency(self, samples: int) -> list[float]:
@@ -191,8 +200,9 @@ class QueueBench:
 
 
 def measure(dirs: list[str], count: int, rounds: int, workers: int, latency_samples: int) -> dict[str, Any]:
-    """Interleaved rounds: for each round, xargs then the queue in each directory."""
-    benches = [QueueBench(base, workers) for base in dirs]
+    """Interleaved rounds: for each round, xargs then the queue in each directory (and in the
+    first one again without spare files)."""
+    benches = [QueueBench(base, workers) for base in dirs] + [QueueBench(dirs[0], workers, spares=False)]
     try:
         for bench in benches:
             bench.start()
@@ -216,7 +226,8 @@ def measure(dirs: list[str], count: int, rounds: int, workers: int, latency_samp
         "tasks": count, "workers": workers, "rounds": rounds, "cpus": os.cpu_count(),
         "load": os.getloadavg(), "package": str(Path(pytest_tmuxorch.__file__).parent),
         "xargs": xargs, "parallel": parallel,
-        "queues": [{"dir": str(bench.work.parent), "fs": bench.fs[0], "mount": bench.fs[1], "samples": samples}
+        "queues": [{"dir": str(bench.work.parent), "fs": bench.fs[0], "mount": bench.fs[1], "samples": samples,
+                    "spares": bench.spares}
                    for bench, samples in zip(benches, queues, strict=True)],
         "latency": delays, "idle_cpu": idle,
     }
@@ -234,7 +245,8 @@ def report(result: dict[str, Any]) -> None:
         print(f"  GNU parallel -j{result['workers']}: median {p:.3f}s  {p / x:.2f}x xargs")
     for queue in result["queues"]:
         q = statistics.median(queue["samples"])
-        print(f"  tmuxorch, tasks dir on {queue['fs']} ({queue['mount']}): median {q:.3f}s  {q / x:.2f}x xargs  "
+        files = "spare files reused" if queue["spares"] else "every task file created"
+        print(f"  tmuxorch, tasks dir on {queue['fs']} ({queue['mount']}), {files}: median {q:.3f}s  {q / x:.2f}x xargs  "
               f"rounds {', '.join(f'{r:.3f}' for r in queue['samples'])}")
     delays, idle = result["latency"], result["idle_cpu"]
     if delays:

@@ -268,18 +268,20 @@ def row_queue(rounds: int) -> list[Row]:
         subprocess.run([python, str(HERE / "queue_throughput.py"), "--rounds", str(rounds), "--latency-samples", "0",
                         "--json", str(out)], check=True, cwd=HERE.parent)
         result = json.loads(out.read_text())
-    rows = []
+    rows: dict[str, Row] = {}
     for queue in result["queues"]:
         title = f"1000 tasks `true`, enqueue to all finished, tasks dir on {queue['fs']}"
-        row = Row(title, {}, note=f"tasks dir {queue['dir']} on {queue['fs']} (mounted at {queue['mount']}); "
-                  "package installed non-editable; console script: tasks-enqueue --stdin, then tasks-wait; "
-                  f"load average at the end {' '.join(f'{n:.2f}' for n in result['load'])}")
-        row.samples["xargs -P4 -n1 sh -c"] = result["xargs"]
-        if result["parallel"]:
-            row.samples["GNU parallel -j4"] = result["parallel"]
-        row.samples["tmuxorch tasks-enqueue --stdin + 4 worker loops + tasks-wait"] = queue["samples"]
-        rows.append(row)
-    return rows
+        if title not in rows:
+            rows[title] = row = Row(title, {}, note=(
+                f"tasks dir {queue['dir']} on {queue['fs']} (mounted at {queue['mount']}); package installed "
+                "non-editable; console script: tasks-enqueue --stdin, then tasks-wait; tasks-clean between rounds "
+                f"(untimed); load average at the end {' '.join(f'{n:.2f}' for n in result['load'])}"))
+            row.samples["xargs -P4 -n1 sh -c"] = result["xargs"]
+            if result["parallel"]:
+                row.samples["GNU parallel -j4"] = result["parallel"]
+        files = "spare files reused" if queue["spares"] else "every task file created"
+        rows[title].samples[f"tmuxorch enqueue --stdin + 4 loops + tasks-wait, {files}"] = queue["samples"]
+    return list(rows.values())
 
 
 def ensure_gnu_parallel() -> bool:
