@@ -80,8 +80,11 @@ def _publish(queue: TaskQueue, tasks: list[Task]) -> None:
     """Write every task in tmp/, then rename each into queue/ (waiting/ while a dependency has
     not finished): if one cannot be written (a full disk), none is queued and no temporary file
     is left."""
+    where: dict[tuple[str, ...], str] = {(): "queue"}  # the tasks of one enqueue share their dependencies
     for task in tasks:
-        task.state = destination(queue, task)
+        if tuple(task.after) not in where:
+            where[tuple(task.after)] = destination(queue, task)
+        task.state = where[tuple(task.after)]
     spares = os.listdir(queue.dir("spare"))
     temps: list[str] = []
     try:
