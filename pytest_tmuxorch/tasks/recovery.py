@@ -334,4 +334,7 @@ def clean(queue: TaskQueue, keep: int | None = None, hours: float | None = None,
             for log in (queue.log_path(task.id), queue.log_path(task.id, err=True)):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(log)  # never reused: a worker may still relay a leftover process into it
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(queue.changes_file).st_size > 65536:  # only its size changing matters to the workers
+                os.truncate(queue.changes_file, 0)
     return sorted(going, key=lambda task: task.id)
