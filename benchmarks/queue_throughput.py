@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import random
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -124,19 +125,22 @@ class QueueBench:
     queue cleaned between batches gets); without, they are removed (untimed), so every task
     file is created, on a disk that has just freed as many inodes."""
 
-    def __init__(self, base: str, workers: int, spares: bool = True) -> None:
+    def __init__(self, base: str, workers: int, spares: bool = True, python: str | None = None) -> None:
         from pytest_tmuxorch import Orchestrator, Settings
         from pytest_tmuxorch.servers import new_socket_path
 
-        self.spares = spares
+        self.spares, self.python = spares, python or sys.executable
         self.work = Path(tempfile.mkdtemp(prefix="txo-bench-", dir=base)).absolute()
         self.fs = filesystem(self.work)
         self.socket = new_socket_path()
         settings = Settings(socket_path=self.socket, shell="sh", workers=workers, timeout=30.0,
                             tasks_dir=str(self.work / "tasks"), logs_dir=str(self.work / "logs"))
         self.env = dict(os.environ, TMUXORCH_SOCKET_PATH=self.socket, TMUXORCH_TASKS_DIR=settings.tasks_dir or "")
-        self.script = str(Path(sys.executable).with_name("tmuxorch"))  # the console script, as installed
+        self.script = str(Path(self.python).with_name("tmuxorch"))  # the console script, as installed
         self.orch = Orchestrator(settings)
+        if python is not None:  # another install's worker loops (the panes stay ours)
+            loop = [python, "-m", "pytest_tmuxorch", "worker", settings.tasks_dir or ""]
+            self.orch.tasks.worker_command = lambda worker_id: shlex.join([*loop, worker_id])
 
     def start(self) -> None:
         os.chdir(self.work)  # the panes start here: ``python -m`` in the checkout would import the source
@@ -199,10 +203,12 @@ class QueueBench:
             shutil.rmtree(self.work, ignore_errors=True)
 
 
-def measure(dirs: list[str], count: int, rounds: int, workers: int, latency_samples: int) -> dict[str, Any]:
+def measure(dirs: list[str], count: int, rounds: int, workers: int, latency_samples: int,
+            against: str | None = None) -> dict[str, Any]:
     """Interleaved rounds: for each round, xargs then the queue in each directory (and in the
-    first one again without spare files)."""
+    first one again without spare files; and with the install of ``against`` in each)."""
     benches = [QueueBench(base, workers) for base in dirs] + [QueueBench(dirs[0], workers, spares=False)]
+    benches += [QueueBench(base, workers, python=against) for base in dirs] if against else []
     try:
         for bench in benches:
             bench.start()
@@ -227,7 +233,7 @@ def measure(dirs: list[str], count: int, rounds: int, workers: int, latency_samp
         "load": os.getloadavg(), "package": str(Path(pytest_tmuxorch.__file__).parent),
         "xargs": xargs, "parallel": parallel,
         "queues": [{"dir": str(bench.work.parent), "fs": bench.fs[0], "mount": bench.fs[1], "samples": samples,
-                    "spares": bench.spares}
+                    "spares": bench.spares, "python": bench.python}
                    for bench, samples in zip(benches, queues, strict=True)],
         "latency": delays, "idle_cpu": idle,
     }
@@ -246,6 +252,8 @@ def report(result: dict[str, Any]) -> None:
     for queue in result["queues"]:
         q = statistics.median(queue["samples"])
         files = "spare files reused" if queue["spares"] else "every task file created"
+        if queue["python"] != sys.executable:
+            files = f"the install of {queue['python']}"
         print(f"  tmuxorch, tasks dir on {queue['fs']} ({queue['mount']}), {files}: median {q:.3f}s  {q / x:.2f}x xargs  "
               f"rounds {', '.join(f'{r:.3f}' for r in queue['samples'])}")
     delays, idle = result["latency"], result["idle_cpu"]
@@ -266,12 +274,14 @@ def main() -> int:
     parser.add_argument("--python", help="run under this python (its package installed) [a throwaway venv "
                         "with the package installed from this checkout, when run from the checkout]")
     parser.add_argument("--json", type=Path, help="also write the samples as JSON to this file")
+    parser.add_argument("--against", metavar="PY", help="also measure the package installed for this python "
+                        "(another version: its console script and worker loops), in the same rounds")
     args = parser.parse_args()
     if args.python or is_source_checkout():
         return reexec(args.python)
     with contextlib.ExitStack() as stack:
         dirs = args.dir or [os.getcwd(), str(stack.enter_context(tmpfs_dir()))]
-        result = measure(dirs, args.tasks, args.rounds, args.workers, args.latency_samples)
+        result = measure(dirs, args.tasks, args.rounds, args.workers, args.latency_samples, args.against)
     report(result)
     if args.json:
         args.json.write_text(json.dumps(result))
