@@ -195,16 +195,18 @@ class Runner:
             for err in (False, True):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(queue.log_path(task.id, err))
-        streams = [Stream(task.id, queue.log_path(task.id)), Stream(task.id, queue.log_path(task.id, err=True))]
+        streams: list[Stream] = []
         pid = None
         try:
+            streams += [Stream(task.id, queue.log_path(task.id)), Stream(task.id, queue.log_path(task.id, err=True))]
             pid = spawn(task.argv, task.cwd, env, (self.home, self.home_fd), self.devnull, streams[0].write_fd,
                         streams[1].write_fd)
         except OSError as error:
-            streams[1].write(f"tmuxorch worker {self.id}: cannot run {task.command_text!r}: {error}\n".encode(
-                errors="backslashreplace"))
-            task.error = str(error)
-            task.exit_status = 126 if isinstance(error, PermissionError) else 127
+            task.error = f"cannot run {task.command_text!r}: {error}"
+            if len(streams) == 2:  # the command could not start (else: no pipes for its output)
+                streams[1].write(f"tmuxorch worker {self.id}: {task.error}\n".encode(errors="backslashreplace"))
+                task.error = str(error)
+                task.exit_status = 126 if isinstance(error, PermissionError) else 127
         finally:
             for stream in streams:
                 stream.close_write_end()
