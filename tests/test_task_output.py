@@ -99,7 +99,7 @@ def test_follow_stderr_across_retries_and_signals(queue: PaneQueue, cli_env: dic
     assert first.returncode == 0 and first.stdout.endswith("attempt 2\n"), first
     second = run_cli("tasks-tail", killed.id, "--err", "--follow", env=cli_env, timeout=30)
     assert (second.returncode, second.stdout) == (128 + 15, "bye\n")
-    python = list(queue.follow(retried.id, err=True))
+    python = list(queue.follow(retried.id, err=True, timeout=10))
     assert b"".join(python) == b"attempt 2\n"
 
 
