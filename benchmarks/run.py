@@ -255,27 +255,33 @@ def row_roundtrip(rounds: int) -> list[Row]:
 
 
 def row_queue(rounds: int) -> list[Row]:
-    import queue_throughput  # benchmarks/queue_throughput.py: the queue's own, fuller measurement
+    """benchmarks/queue_throughput.py, run under a non-editable install of the package, with the
+    tasks dir on this checkout's disk and on a tmpfs: one row each, xargs measured in the same run."""
+    import json
 
-    work = Path(tempfile.mkdtemp(prefix="txo-bench-queue-")).absolute()
-    path = new_socket_path()
-    orch = Orchestrator(Settings(socket_path=path, shell=SHELL, workers=4, timeout=30.0, tasks_dir=str(work / "tasks")))
-    env = dict(os.environ, TMUXORCH_SOCKET_PATH=path, TMUXORCH_TASKS_DIR=str(work / "tasks"))
-    cases: dict[str, Case] = {"xargs -P4 -n1 sh -c": lambda: queue_throughput.xargs_round(1000, 4)}
-    if ensure_gnu_parallel():
-        cases["GNU parallel -j4"] = lambda: timed(lambda: subprocess.run(
-            ["parallel", "--will-cite", "-j4"], input="true\n" * 1000, text=True, check=True))
-    cases["tmuxorch tasks-enqueue --stdin + 4 worker loops"] = lambda: queue_throughput.queue_round(orch, env, 1000)[0]
-    row = Row("1000 tasks `true`, enqueue to all finished", cases)
-    try:
-        orch.init()
-        orch.tasks.start()
-        row.measure(rounds)
-        orch.tasks.stop()
-    finally:
-        orch.kill()
-        shutil.rmtree(work, ignore_errors=True)
-    return [row]
+    import queue_throughput
+
+    ensure_gnu_parallel()
+    with tempfile.TemporaryDirectory(prefix="txo-bench-") as scratch:
+        python = queue_throughput.install_venv(Path(scratch) / "venv")
+        out = Path(scratch) / "queue.json"
+        subprocess.run([python, str(HERE / "queue_throughput.py"), "--rounds", str(rounds), "--latency-samples", "0",
+                        "--json", str(out)], check=True, cwd=HERE.parent)
+        result = json.loads(out.read_text())
+    rows: dict[str, Row] = {}
+    for queue in result["queues"]:
+        title = f"1000 tasks `true`, enqueue to all finished, tasks dir on {queue['fs']}"
+        if title not in rows:
+            rows[title] = row = Row(title, {}, note=(
+                f"tasks dir {queue['dir']} on {queue['fs']} (mounted at {queue['mount']}); package installed "
+                "non-editable; console script: tasks-enqueue --stdin, then tasks-wait; tasks-clean between rounds "
+                f"(untimed); load average at the end {' '.join(f'{n:.2f}' for n in result['load'])}"))
+            row.samples["xargs -P4 -n1 sh -c"] = result["xargs"]
+            if result["parallel"]:
+                row.samples["GNU parallel -j4"] = result["parallel"]
+        files = "spare files reused" if queue["spares"] else "every task file created"
+        rows[title].samples[f"tmuxorch enqueue --stdin + 4 loops + tasks-wait, {files}"] = queue["samples"]
+    return list(rows.values())
 
 
 def ensure_gnu_parallel() -> bool:

@@ -24,10 +24,15 @@ def proc_stat(pid: int) -> list[bytes] | None:
     terminal's foreground process group, ``[19]`` the start time.  None when there is no such
     process."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[-1].split()
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)  # not open(): read once per task
     except OSError:
         return None
+    try:
+        return os.read(fd, 4096).rsplit(b")", 1)[-1].split()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def start_time(pid: int) -> int | None:

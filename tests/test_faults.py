@@ -145,11 +145,16 @@ def test_a_terminal_that_hangs_up_without_a_signal_stops_the_loop(tmp_path: Path
     no_traceback(seen)
 
 
+GHOST = f"ghost{os.getpid()}"  # one per xdist worker: tests running at once must not find each other's
+
+
 @pytest.fixture
 def stranger() -> Iterator[subprocess.Popen[bytes]]:
     """A process in a session of its own that no task started, with a task's environment."""
-    env = dict(os.environ, TMUXORCH_TASK_ID="ghost", TMUXORCH_TASK_ATTEMPT="1")
+    env = dict(os.environ, TMUXORCH_TASK_ID=GHOST, TMUXORCH_TASK_ATTEMPT="1")
     proc = subprocess.Popen(["sleep", "300"], start_new_session=True, env=env)
+    environ = Path(f"/proc/{proc.pid}/environ")  # until it execs, the child has our environment
+    wait_until(lambda: f"TMUXORCH_TASK_ID={GHOST}".encode() in environ.read_bytes(), what="the stranger's exec")
     yield proc
     proc.kill()
     proc.wait()
@@ -179,10 +184,10 @@ def test_a_task_whose_pid_was_never_recorded_is_found_by_its_environment(
 ) -> None:
     """The loop was SIGKILLed between spawning the task and recording its pid."""
     queue = TaskQueue(tmp_path / "tasks")
-    stale(queue, "ghost")
-    assert queue.health().alive == {"ghost": [stranger.pid]}
+    stale(queue, GHOST)
+    assert queue.health().alive == {GHOST: [stranger.pid]}
     health = queue.health(requeue=True, grace=0.1)
-    assert health.requeued == ["ghost"] and health.ended == {"ghost": [stranger.pid]}
+    assert health.requeued == [GHOST] and health.ended == {GHOST: [stranger.pid]}
     assert stranger.wait(timeout=10) == -signal.SIGTERM
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from pytest_tmuxorch.errors import TaskNotFoundError, TaskStateError, TmuxTimeoutError, UsageError
 from pytest_tmuxorch.tasks import Task, TaskQueue, new_id, serialize
+from pytest_tmuxorch.tasks.names import id_of
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def finish(q: TaskQueue, task: Task, state: str, exit_status: int = 0, ended: fl
     """Play the worker's part for one task: file it in done/ or failed/."""
     task.exit_status, task.ended, task.attempt = exit_status, ended or time.time(), task.attempt + 1
     Path(q.path(state, task.id)).write_text(serialize(task))
-    os.unlink(q.path("queue", task.id))
+    os.unlink(q.path("queue", q.file_name("queue", task.id)))
 
 
 def test_init_creates_the_layout_and_paths_name_it(queue: TaskQueue) -> None:
@@ -37,7 +38,8 @@ def test_init_creates_the_layout_and_paths_name_it(queue: TaskQueue) -> None:
 
 def test_enqueue_writes_a_complete_file_in_queue(queue: TaskQueue, tmp_path: Path) -> None:
     task = queue.enqueue(["echo", "a b"], cwd=tmp_path, env={"K": "V=1"})
-    assert os.listdir(queue.dir("queue")) == [task.id]
+    assert os.listdir(queue.dir("queue")) == [queue.queued(task.id)]
+    assert queue.queued(task.id).endswith(f"~{task.id}")
     assert os.listdir(queue.dir("tmp")) == []
     back = queue.get(task.id)
     assert back.command == ["echo", "a b"] and back.cwd == str(tmp_path) and back.env == {"K": "V=1"}
@@ -62,7 +64,7 @@ def test_given_id_must_be_safe_and_unused(queue: TaskQueue) -> None:
         with pytest.raises(UsageError, match="invalid task ID"):
             queue.enqueue("true", id=bad)
     assert not (queue.root.parent / "escape").exists()
-    assert os.listdir(queue.dir("queue")) == ["build"]
+    assert [id_of(name) for name in os.listdir(queue.dir("queue"))] == ["build"]
 
 
 def test_an_id_used_by_a_finished_task_is_taken(queue: TaskQueue) -> None:
@@ -196,7 +198,7 @@ def test_health_finds_a_running_task_whose_lock_nobody_holds(queue: TaskQueue) -
     for one in (task, locked):
         one.worker, one.worker_pid, one.attempt = "w9", 999999, 1
         Path(queue.path("running", one.id)).write_text(serialize(one))
-        os.unlink(queue.path("queue", one.id))
+        os.unlink(queue.path("queue", queue.file_name("queue", one.id)))
     holder = os.open(queue.path("running", locked.id), os.O_RDONLY)
     fcntl.flock(holder, fcntl.LOCK_EX)  # as a live worker would
     try:
@@ -225,3 +227,21 @@ def test_wait_has_a_deadline_and_knows_unknown_ids(queue: TaskQueue) -> None:
     finish(queue, task, "done")
     assert [t.id for t in queue.wait([task.id], timeout=1)] == [task.id]
     assert [t.state for t in queue.wait(timeout=1)] == ["done"]
+
+
+def test_clean_keeps_emptied_files_that_enqueue_reuses(queue: TaskQueue) -> None:
+    old = queue.enqueue_many([f"echo {n}" for n in range(3)])
+    for task in old:
+        finish(queue, task, "done")
+    Path(queue.log_path(old[0].id)).write_text("out\n")
+    inodes = {os.stat(queue.path("done", task.id)).st_ino for task in old}
+    assert len(queue.clean(keep=0)) == 3
+    spares = os.listdir(queue.dir("spare"))
+    assert len(spares) == 3 and all(os.path.getsize(queue.path("spare", name)) == 0 for name in spares)
+    assert not os.path.exists(queue.log_path(old[0].id))  # logs are removed, never reused
+    new = queue.enqueue_many(["echo a", "echo b", "echo c", "echo d"])
+    assert os.listdir(queue.dir("spare")) == [] and os.listdir(queue.dir("tmp")) == []
+    reused = {os.stat(queue.path("queue", queue.file_name("queue", task.id))).st_ino for task in new}
+    assert inodes < reused  # three files reused, one created
+    assert [task.command for task in queue.list("queue")] == ["echo a", "echo b", "echo c", "echo d"]
+    assert queue.get(new[0].id).state == "queue" and queue.list("done") == []

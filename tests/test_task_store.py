@@ -7,8 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_tmuxorch.errors import UsageError
+from pytest_tmuxorch.tasks.names import claim_order, id_of, queued_name
 from pytest_tmuxorch.tasks.store import (
     MalformedTaskError,
+    Run,
     Task,
     check_id,
     escape,
@@ -29,8 +31,28 @@ commands = st.one_of(
 optional_floats = st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False))
 optional_ints = st.one_of(st.none(), st.integers(-(2**40), 2**40))
 
+positive_floats = st.floats(min_value=1e-3, max_value=1e8, allow_nan=False)
+runs = st.builds(
+    Run,
+    attempt=st.integers(0, 1000),
+    worker=st.one_of(st.none(), ids),
+    started=optional_floats,
+    ended=optional_floats,
+    exit_status=optional_ints,
+    signal=optional_ints,
+    timed_out=st.booleans(),
+    cancelled=st.booleans(),
+)
+
 tasks = st.builds(
     Task,
+    after=st.lists(ids, max_size=3, unique=True),
+    priority=st.integers(-999_999, 999_999),
+    timeout=st.one_of(st.none(), positive_floats),
+    retries=st.integers(0, 1000),
+    timed_out=st.booleans(),
+    dependency_failed=st.one_of(st.none(), ids),
+    runs=st.lists(runs, max_size=3),
     id=ids,
     command=commands,
     cwd=st.one_of(st.none(), any_text),
@@ -104,6 +126,15 @@ def test_argv_is_stored_quoted_and_comes_back_word_for_word() -> None:
         ("ID=../etc\nMODE=shell\nCMD=true\n", "invalid task ID"),
         ("ID=a\nMODE=shell\nCMD=  \n", "empty command"),
         ("ID=a\nMODE=shell\nCMD=true\nCANCELLED=yes\n", "CANCELLED"),
+        ("ID=a\nMODE=shell\nCMD=true\nAFTER=b\nAFTER=b\n", "'b' given twice"),
+        ("ID=a\nMODE=shell\nCMD=true\nAFTER=../b\n", "invalid task ID"),
+        ("ID=a\nMODE=shell\nCMD=true\nPRIORITY=1000000\n", "PRIORITY: out of range"),
+        ("ID=a\nMODE=shell\nCMD=true\nTIMEOUT=0\n", "TIMEOUT: not positive"),
+        ("ID=a\nMODE=shell\nCMD=true\nRETRIES=-1\n", "RETRIES: negative"),
+        ("ID=a\nMODE=shell\nCMD=true\nRUN=worker=w0\n", "no attempt="),
+        ("ID=a\nMODE=shell\nCMD=true\nRUN=attempt=1 exit=x\n", "RUN"),
+        ("ID=a\nMODE=shell\nCMD=true\nRUN=attempt=1 attempt=2\n", "repeated field"),
+        ("ID=a\nMODE=shell\nCMD=true\nTIMED_OUT=2\n", "TIMED_OUT must be 0 or 1"),
     ],
 )
 def test_malformed_files_raise_a_clear_error(text: str, why: str) -> None:
@@ -130,3 +161,28 @@ def test_env_assignments() -> None:
     for bad in ("K", "=V", "1K=V", "K-1=V", "K V=x"):
         with pytest.raises(UsageError):
             parse_env_assignment(bad)
+
+
+def test_a_finished_task_reads_back_with_its_runs_and_options() -> None:
+    task = Task(id="job", command="make", after=["build", "lint"], priority=5, timeout=1.5, retries=2,
+                runs=[Run(attempt=1, worker="w0", started=1.0, ended=2.5, exit_status=3),
+                      Run(attempt=2, worker="w1", started=3.0, ended=4.5, signal=9, timed_out=True)],
+                attempt=2, exit_status=None, signal=9, timed_out=True, started=3.0, ended=4.5)
+    text = serialize(task)
+    assert "AFTER=build\nAFTER=lint\nPRIORITY=5\nTIMEOUT=1.5\nRETRIES=2\n" in text
+    assert "RUN=attempt=1 worker=w0 started=1.0 ended=2.5 exit=3\n" in text
+    assert "RUN=attempt=2 worker=w1 started=3.0 ended=4.5 signal=9 timed_out=1\n" in text
+    back = parse(text)
+    assert back == task and back.outcome == "timed out" and back.exit_code == 124 and back.runtime == 1.5
+    assert back.failures == 2 and not back.ok and back.runs[0].outcome == "exit 3"
+    assert task.reset().runs == task.runs and task.reset().timed_out is False
+
+
+@given(st.lists(st.tuples(st.integers(-999_999, 999_999), st.floats(1e9, 4e9), ids), min_size=1, max_size=20,
+                unique_by=lambda item: item[2]))
+def test_queued_names_sort_in_claim_order(entries: list[tuple[int, float, str]]) -> None:
+    names = {queued_name(Task(id=task_id, command="x", priority=priority, created=created)): (priority, created, task_id)
+             for priority, created, task_id in entries}
+    order = [names[name] for name in sorted(names, key=claim_order)]
+    assert order == sorted(order, key=lambda item: (-item[0], int(item[1] * 1_000_000), item[2]))
+    assert all(id_of(name) == names[name][2] for name in names)

@@ -14,10 +14,20 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import TmuxorchError, UsageError
-from .args import CommandSpec, Handler, json_flag, no_args, positive_float
+from .args import CommandSpec, Handler, json_flag, no_args
 from .output import print_json, print_table
-
-LIST_HELP = "queue, running, done, failed or all [all]"
+from .task_args import (
+    cancel_args,
+    clean_args,
+    enqueue_args,
+    health_args,
+    id_arg,
+    list_args,
+    tail_args,
+    wait_args,
+    wait_timeout,
+    worker_args,
+)
 
 if TYPE_CHECKING:
     from ..loops import PaneQueue
@@ -54,6 +64,40 @@ def _when(stamp: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(stamp)) if stamp else "-"
 
 
+def duration(seconds: float | None) -> str:
+    """``0.52s``, ``3m07s``, ``2h05m``; ``-`` for None."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _result(task: Task) -> str:
+    """How a task ended, for a line: ``exit 3``, ``timed out after 1.00s (limit 1s)``..."""
+    if task.timed_out:
+        return f"timed out after {duration(task.runtime)} (limit {task.timeout:g}s)"
+    if task.dependency_failed is not None:
+        return f"dependency {task.dependency_failed} failed"
+    return task.outcome
+
+
+def _after(queue: PaneQueue, values: list[str]) -> list[str]:
+    """The IDs of ``--after`` values: each is an ID, or IDs separated by commas (an ID that has
+    commas itself is taken whole when a task has it)."""
+    ids: list[str] = []
+    for value in values:
+        if "," in value and queue.find(value, quiet=True) is None:
+            parts = value.split(",")
+            if not all(parts):
+                raise UsageError(f"tasks-enqueue: invalid --after {value!r}: an empty task ID")
+            ids += parts
+        else:
+            ids.append(value)
+    return ids
+
+
 # --- handlers ------------------------------------------------------------------------------------
 
 
@@ -81,6 +125,8 @@ def cmd_enqueue(args: argparse.Namespace, orch: Orchestrator) -> int:
     if words[:1] == ["--"]:
         words = words[1:]
     queue = _queue(orch)
+    options = {"after": _after(queue, args.after), "priority": args.priority, "timeout": args.task_timeout,
+               "retries": args.retries}
     if args.stdin:
         if words or args.id is not None:
             raise UsageError("tasks-enqueue --stdin reads the commands from stdin: give no CMD and no -i")
@@ -88,12 +134,12 @@ def cmd_enqueue(args: argparse.Namespace, orch: Orchestrator) -> int:
         commands: list[str | list[str]] = [line for line in lines if line.strip()]
         if not commands:
             raise UsageError("tasks-enqueue --stdin: no command lines on stdin")
-        tasks = queue.enqueue_many(commands, cwd=args.directory, env=env)
+        tasks = queue.enqueue_many(commands, cwd=args.directory, env=env, **options)
     else:
         if not words:
             raise UsageError("tasks-enqueue: no command given (put it after --)")
         command: str | list[str] = words[0] if len(words) == 1 else words
-        tasks = [queue.enqueue(command, cwd=args.directory, env=env, id=args.id)]
+        tasks = [queue.enqueue(command, cwd=args.directory, env=env, id=args.id, **options)]
     sys.stdout.write("".join(f"{task.id}\n" for task in tasks))
     return 0
 
@@ -116,10 +162,12 @@ def cmd_stop(args: argparse.Namespace, orch: Orchestrator) -> int:
     return 0
 
 
-def _row(task: Task) -> list[str]:
-    result = task.outcome or ("MALFORMED" if task.error and not task.command else "-")
-    return [task.id, task.state or "-", str(task.attempt), task.worker or "-", _when(task.started),
-            _when(task.ended), result, _short(task.command_text) if task.command else _short(task.error or "")]
+def _row(task: Task, now: float) -> list[str]:
+    result = _result(task) or ("MALFORMED" if task.error and not task.command else "-")
+    runtime = duration(now - task.started if task.state == "running" and task.started else task.runtime)
+    return [task.id, task.state or "-", str(task.attempt), str(task.priority), task.worker or "-",
+            _when(task.started), runtime, result, _short(",".join(task.after), 30) or "-",
+            _short(task.command_text) if task.command else _short(task.error or "")]
 
 
 def cmd_list(args: argparse.Namespace, orch: Orchestrator) -> int:
@@ -130,14 +178,25 @@ def cmd_list(args: argparse.Namespace, orch: Orchestrator) -> int:
     if not tasks:
         print(f"no tasks ({args.state})")
         return 0
-    print_table([["ID", "STATE", "TRY", "WORKER", "STARTED", "ENDED", "RESULT", "COMMAND"],
-                 *(_row(task) for task in tasks)])
+    now = time.time()
+    print_table([["ID", "STATE", "TRY", "PRI", "WORKER", "STARTED", "RUNTIME", "RESULT", "AFTER", "COMMAND"],
+                 *(_row(task, now) for task in tasks)])
     return 0
 
 
 def cmd_tail(args: argparse.Namespace, orch: Orchestrator) -> int:
-    sys.stdout.write(_queue(orch).tail(args.id, err=args.err, lines=args.lines))
-    return 0
+    queue = _queue(orch)
+    if not args.follow:
+        if args.timeout_wait is not None:
+            raise UsageError("tasks-tail: --timeout needs --follow")
+        sys.stdout.write(queue.tail(args.id, err=args.err, lines=args.lines))
+        return 0
+    out = sys.stdout.buffer
+    for chunk in queue.follow(args.id, err=args.err, lines=args.lines, timeout=args.timeout_wait):
+        out.write(chunk)
+        out.flush()
+    code = queue.get(args.id).exit_code
+    return 1 if code is None else code
 
 
 def cmd_cancel(args: argparse.Namespace, orch: Orchestrator) -> int:
@@ -193,27 +252,23 @@ def cmd_clean(args: argparse.Namespace, orch: Orchestrator) -> int:
 
 
 def cmd_wait(args: argparse.Namespace, orch: Orchestrator) -> int:
-    show = sys.stderr.isatty()
+    from .progress import progress_bar
 
-    def progress(counts: dict[str, int]) -> None:
-        sys.stderr.write(
-            f"\rwaiting: {counts['queue']} queued, {counts['running']} running, "
-            f"{counts['done']} done, {counts['failed']} failed  "
-        )
-        sys.stderr.flush()
-
-    try:
-        tasks = _queue(orch).wait(args.ids or None, timeout=args.timeout_wait, progress=progress if show else None)
-    finally:
-        if show:
-            sys.stderr.write("\n")
-    failed = [task for task in tasks if not task.ok]
+    queue = _queue(orch)
+    with progress_bar() as progress:
+        if args.ids or args.json:
+            tasks = queue.wait(args.ids or None, timeout=args.timeout_wait, progress=progress)
+            failed, count = [task for task in tasks if not task.ok], len(tasks)
+        else:  # the whole queue: read back only the failed tasks (done/ holds only successes)
+            queue.wait_quietly(None, timeout=args.timeout_wait, progress=progress)
+            failed = queue.list("failed")
+            count = len(failed) + len(queue.names("done"))
     if args.json:
         print_json([task.as_dict() for task in tasks])
     else:
         for task in failed:
-            print(f"failed: {task.id} {task.outcome}: {_short(task.command_text)}")
-        print(f"{len(tasks)} task{'s' if len(tasks) != 1 else ''} finished: {len(tasks) - len(failed)} ok, {len(failed)} failed")
+            print(f"failed: {task.id} {_result(task)}: {_short(task.command_text)}")
+        print(f"{count} task{'s' if count != 1 else ''} finished: {count - len(failed)} ok, {len(failed)} failed")
     return 1 if failed else 0
 
 
@@ -223,131 +278,23 @@ def cmd_worker(args: argparse.Namespace, orch: Orchestrator) -> int:
     return main(args.tasks_dir, args.worker_id, idle_poll=args.idle_poll, grace=args.grace)
 
 
-# --- argument configuration ----------------------------------------------------------------------
-
-
-def _enqueue_args(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = (
-        "several words after -- run as an exact argv (no shell); a single word is a /bin/sh command line:\n"
-        "  tmuxorch tasks-enqueue -- printf '%s\\n' 'a b'      argv, prints 'a b'\n"
-        "  tmuxorch tasks-enqueue -- 'echo a | tr a b'         shell line, prints b\n"
-        "  seq 3 | sed 's/^/echo /' | tmuxorch tasks-enqueue --stdin   one task per line\n"
-        "prints the new task ID(s), one per line"
-    )
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("-d", "--dir", dest="directory", metavar="DIR", help="working directory of the task [current directory]")
-    parser.add_argument("-i", "--id", metavar="ID", help="task ID (a safe file name, unused) [generated, sorts by enqueue time]")
-    parser.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VAL",
-                        help="add KEY=VAL to the task's environment (repeatable)")
-    parser.add_argument("--stdin", action="store_true", help="read one shell command line per line of stdin (blank lines skipped)")
-    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD...", help="the command")
-
-
-def _wait_timeout(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--timeout", dest="timeout_wait", type=positive_float, default=None, metavar="S",
-                        help=f"give up {what} after S seconds (exit 1) [--tmux-timeout, 10]")
-
-
-def _list_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("state", nargs="?", default="all", type=_state, metavar="STATE", help=LIST_HELP)
-    json_flag(parser)
-
-
-def _state(text: str) -> str:
-    from ..tasks.queue import LIST_STATES
-
-    if text not in LIST_STATES:
-        raise argparse.ArgumentTypeError(f"unknown state {text!r}: choose one of {', '.join(LIST_STATES)}")
-    return text
-
-
-def _lines(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 0")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a number >= 0")
-    return value
-
-
-def _id_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("id", metavar="ID", help="task ID (see tasks-list)")
-
-
-def _tail_args(parser: argparse.ArgumentParser) -> None:
-    _id_arg(parser)
-    parser.add_argument("--err", action="store_true", help="show stderr (logs/ID.err) instead of stdout")
-    parser.add_argument("-n", "--lines", type=_lines, default=100, metavar="N", help="last N lines [100]")
-
-
-def _cancel_args(parser: argparse.ArgumentParser) -> None:
-    _id_arg(parser)
-    parser.add_argument("--grace", type=_non_negative, default=2.0, metavar="S",
-                        help="seconds between SIGTERM and SIGKILL for a running task [2]")
-
-
-def _health_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--requeue", action="store_true",
-                        help="put stale running tasks back in queue/, after ending what still runs of them")
-    parser.add_argument("--grace", type=_non_negative, default=2.0, metavar="S",
-                        help="seconds between SIGTERM and SIGKILL for those processes [2]")
-    json_flag(parser)
-
-
-def _clean_args(parser: argparse.ArgumentParser) -> None:
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--hours", type=_non_negative, metavar="N", help="remove tasks that ended more than N hours ago")
-    which.add_argument("--keep", type=_lines, metavar="N", help="keep the newest N finished tasks, remove the rest")
-    parser.add_argument("--dry-run", action="store_true", help="only show what would be removed")
-    json_flag(parser)
-
-
-def _wait_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("ids", nargs="*", metavar="ID", help="tasks to wait for [all: until nothing is queued or running]")
-    _wait_timeout(parser, "waiting")
-    parser.add_argument("--json", action="store_true", help="print the finished tasks as JSON")
-    parser.epilog = ("exit status: 0 all finished tasks succeeded; 1 a task failed or the timeout expired; 2 unknown ID. "
-                     "With no ID, every task in done/ and failed/ counts (tasks-clean between batches).")
-
-
-def _worker_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("tasks_dir", metavar="TASKS_DIR", help="root of the task queue")
-    parser.add_argument("worker_id", metavar="WORKER_ID", help="name of this loop (one live loop per name)")
-    parser.add_argument("--idle-poll", type=positive_float, default=0.02, metavar="S",
-                        help="seconds between looks at queue/ when idle [0.02]")
-    parser.add_argument("--grace", type=_non_negative, default=2.0, metavar="S",
-                        help="seconds between SIGTERM and SIGKILL when stopping or cancelling a task [2]")
-
-
-
-
 _COMMANDS: list[CommandSpec] = [
     ("tasks-init", "create the task queue directories (idempotent)", no_args, cmd_init),
-    ("tasks-enqueue", "add a task: -- CMD... (several words: exact argv; one word: shell line)", _enqueue_args, cmd_enqueue),
+    ("tasks-enqueue", "add a task: -- CMD... (several words: exact argv; one word: shell line)", enqueue_args, cmd_enqueue),
     ("tasks-start", "start a worker loop in every worker pane that has none",
-     lambda p: _wait_timeout(p, "waiting for the loops"), cmd_start),
+     lambda p: wait_timeout(p, "waiting for the loops"), cmd_start),
     ("tasks-stop", "stop the worker loops (C-c); a running task goes back to queue/",
-     lambda p: _wait_timeout(p, "waiting for the loops"), cmd_stop),
-    ("tasks-list", "list tasks: queue, running, done, failed or all", _list_args, cmd_list),
-    ("tasks-tail", "show the end of a task's stdout (or --err)", _tail_args, cmd_tail),
-    ("tasks-cancel", "cancel a queued or running task (its whole process group); it ends in failed/", _cancel_args, cmd_cancel),
-    ("tasks-retry", "put a failed task back in queue/", _id_arg, cmd_retry),
+     lambda p: wait_timeout(p, "waiting for the loops"), cmd_stop),
+    ("tasks-list", "list tasks: queue, waiting, running, done, failed or all", list_args, cmd_list),
+    ("tasks-tail", "show the end of a task's stdout (or --err); --follow it until the task ends", tail_args, cmd_tail),
+    ("tasks-cancel", "cancel a queued, waiting or running task (its whole process group); it ends in failed/",
+     cancel_args, cmd_cancel),
+    ("tasks-retry", "put a failed task back in queue/", id_arg, cmd_retry),
     ("tasks-paths", "print the task queue's directories", json_flag, cmd_paths),
-    ("tasks-health", "counts, live worker loops, stale running tasks (exit 1 if any is left)", _health_args, cmd_health),
-    ("tasks-clean", "remove finished tasks and their logs: --hours N or --keep N", _clean_args, cmd_clean),
-    ("tasks-wait", "wait until the given tasks (or the whole queue) finish; exit 1 if any failed", _wait_args, cmd_wait),
-    ("worker", "run a worker loop in this terminal (what tasks-start types into each pane)", _worker_args, cmd_worker),
+    ("tasks-health", "counts, live worker loops, stale running tasks (exit 1 if any is left)", health_args, cmd_health),
+    ("tasks-clean", "remove finished tasks and their logs: --hours N or --keep N", clean_args, cmd_clean),
+    ("tasks-wait", "wait until the given tasks (or the whole queue) finish; exit 1 if any failed", wait_args, cmd_wait),
+    ("worker", "run a worker loop in this terminal (what tasks-start types into each pane)", worker_args, cmd_worker),
 ]
 
 TASK_COMMANDS: list[CommandSpec] = [

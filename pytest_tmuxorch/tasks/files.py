@@ -1,6 +1,7 @@
 """Atomic files and locks: the primitives the queue and the worker build on.
 
-A file is published complete or not at all (written elsewhere, then renamed into place); a task
+A file is published complete or not at all (written elsewhere, then renamed into place),
+written into a new file or into a spare one (an inode kept from a removed task); a task
 file's ``flock`` is held by the worker running it, so a lock anyone can take means its worker is
 dead (the kernel drops flock locks with their process: pid reuse cannot fake one).
 """
@@ -33,6 +34,27 @@ def write_new(path: str, text: str, lock: bool = False) -> int | None:
     return None
 
 
+def reuse(spare: str, path: str, text: str) -> bool:
+    """Make the spare file ``spare`` into ``path`` with ``text`` (a rename, then a write in place:
+    no inode to allocate).  False when another process took that spare first.  On failure
+    nothing is left behind, and the error names ``path``."""
+    try:
+        os.rename(spare, path)
+    except FileNotFoundError:
+        return False
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        rewrite(fd, text)
+    except BaseException as err:
+        os.close(fd)
+        os.unlink(path)
+        if isinstance(err, OSError) and not err.filename:
+            raise OSError(err.errno, err.strerror, path) from None
+        raise
+    os.close(fd)
+    return True
+
+
 def write_all(fd: int, data: bytes, offset: int | None = None) -> None:
     """Write all of ``data`` (at ``offset`` with pwrite): a short write is retried, so a full disk
     raises ENOSPC instead of leaving a file cut short."""
@@ -57,6 +79,21 @@ def try_lock(path: str, write: bool = False) -> int | None:
     except BlockingIOError:
         os.close(fd)
         return None
+    return fd
+
+
+def lock(path: str) -> int | None:
+    """Open ``path`` read-write and take its flock, waiting for it: the descriptor, or None if
+    it does not exist.  Only for locks held a moment (never while waiting for another)."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
     return fd
 
 

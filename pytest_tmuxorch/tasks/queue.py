@@ -1,35 +1,50 @@
-"""The filesystem queue: enqueue, claim, finish, cancel, retry, list, health, clean, wait.
+"""The filesystem queue: find, list, move; enqueue, cancel, retry, health, logs, waits and
+dependencies live in their own modules.
 
 Layout under the root (``var/tmux/<session>/tasks`` unless configured)::
 
-    queue/ running/ done/ failed/   one task file per task, named by its ID
-    logs/                           <ID>.out and <ID>.err of each task
+    queue/                          tasks ready to run, named <KEY>~<ID> in claim order (see .names)
+    waiting/ running/ done/ failed/ one task file per task, named by its ID
+    logs/                           <ID>.out and <ID>.err of each task: created by the first byte
     tmp/                            files being written (renamed into place when complete)
+    spare/                          the (emptied) files of removed tasks, rewritten by enqueue
     cancel/                         cancel requests for running tasks (read by their worker)
     workers/                        <worker>.lock: held (flock) by each live worker loop
     quarantine/                     malformed files found in queue/, never run
     quarantine.log                  one line per quarantined file: when, name, why
+    queue.changes                   a byte is appended whenever tasks enter queue/ (see below)
     enqueue.lock                    filelock taken only to enqueue a task with a chosen ID
     start.lock                      filelock held by ``tasks-start`` while it starts loops
 
 Protocol, and why it is safe:
 
-- *Enqueue* writes the whole file in ``tmp/`` (same filesystem) and renames it into ``queue/``:
-  a worker never sees half a task.  Generated IDs are unique without any lock (time, then pid);
-  a chosen ID takes ``enqueue.lock`` so two enqueuers cannot both find it free.
-- *Claim*: a worker opens ``queue/<ID>``, takes ``flock(LOCK_EX|LOCK_NB)`` on it, reads it and
-  renames it into ``running/`` (the rename decides: exactly one worker wins).  It keeps that
-  descriptor, and so the lock, until the task is filed: from the claim on, ``running/<ID>`` is an
-  inode locked by its live worker, and a lock that anyone can take means the worker is dead (the
-  kernel drops flock locks with their process; PID reuse cannot fake a held lock).  The worker
-  records its name and start time by rewriting that same inode in place; readers that catch it
-  mid-write see a cut file and read again.
+- *Enqueue* writes the whole file in ``tmp/`` (same filesystem) and renames it into ``queue/``
+  (or ``waiting/`` while a dependency has not finished): a worker never sees half a task.
+  Generated IDs are unique without any lock (time, then pid); a chosen ID takes ``enqueue.lock``
+  so two enqueuers cannot both find it free.  Then a byte is appended to ``queue.changes``: a
+  worker working through its listing of ``queue/`` lists it again when that file grew, so a task
+  of higher priority is taken next, without a listing per claim.
+- *Claim*: a worker opens the first name of ``queue/``, takes ``flock(LOCK_EX|LOCK_NB)`` on it,
+  reads it and renames it into ``running/<ID>`` (the rename decides: exactly one worker wins).
+  It keeps that descriptor, and so the lock, until the task is filed: from the claim on,
+  ``running/<ID>`` is an inode locked by its live worker, and a lock that anyone can take means
+  the worker is dead (the kernel drops flock locks with their process; PID reuse cannot fake a
+  held lock).  The worker records its name and start time by rewriting that same inode in
+  place; readers that catch it mid-write see a cut file and read again.
 - *Finish*: the result is written into the same inode, which is renamed into ``done/`` or
-  ``failed/``; the lock is dropped after the rename.  A task costs one create (enqueue), one
-  rename to claim and one to finish, besides its two log files.
+  ``failed/`` (or back into ``queue/`` for another attempt); the lock is dropped after the
+  rename.  A task costs three renames (enqueue, claim, finish) and one file creation, or none
+  when ``spare/`` holds the emptied file of a task ``clean`` removed (see :mod:`.enqueue`); its
+  logs are created only if it writes (its worker relays its output from pipes).  A read that
+  finds another ID, or a cut file, where the name no longer leads counts as "moved".
+- *Dependencies*: a task in ``waiting/`` moves to ``queue/`` once all of its dependencies are
+  in ``done/``, or to ``failed/`` ("dependency failed") once one is in ``failed/``.  Whoever
+  files a task (a worker, a cancel) or enqueues a waiting one looks at ``waiting/`` afterwards,
+  so of two that race, the later sees both facts (see :mod:`.deps`).
 - *Cancel* of a running task drops a request in ``cancel/``; the worker, which has not reaped
   its child yet (so the process group ID cannot have been reused), sends SIGTERM to the group,
-  then SIGKILL after a grace period, and files the task in ``failed/`` as cancelled.
+  then SIGKILL after a grace period, and files the task in ``failed/`` as cancelled.  A time
+  limit (``timeout``) ends it the same way.
 """
 
 from __future__ import annotations
@@ -38,23 +53,24 @@ import builtins
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._log import get_logger
-from .._proc import wait_until
-from ..errors import MalformedTaskError, TaskNotFoundError, TaskStateError, TmuxTimeoutError, UsageError
-from .files import write_new
-from .store import STATES, Command, Task, check_command, check_env_name, check_id, new_id, parse, serialize
+from ..errors import MalformedTaskError, TaskNotFoundError, TaskStateError, UsageError
+from .files import read_fd, same_file, write_new
+from .names import id_of, queued_name
+from .store import STATES, Command, Task, check_id, parse, serialize
 
 if TYPE_CHECKING:
+    from .progress import Overview
     from .recovery import Health
 
 log = get_logger("pytest_tmuxorch.tasks")
 
 LIST_STATES = (*STATES, "all")
-DIRS = ("queue", "running", "done", "failed", "logs", "tmp", "cancel", "workers", "quarantine")
+DIRS = ("queue", "waiting", "running", "done", "failed", "logs", "tmp", "spare", "cancel", "workers", "quarantine")
 
 
 class TaskQueue:
@@ -66,6 +82,7 @@ class TaskQueue:
 
     def __init__(self, root: str | os.PathLike[str], timeout: float = 10.0) -> None:
         self.root = Path(root).absolute()
+        self._root = str(self.root).rstrip("/")  # paths are built often: a str, joined with f-strings
         self.timeout = timeout
         self._ready = False
 
@@ -75,15 +92,24 @@ class TaskQueue:
     # --- layout ---------------------------------------------------------------------------------
 
     def dir(self, name: str) -> str:
-        return os.path.join(self.root, name)
+        return f"{self._root}/{name}"
 
-    def path(self, state: str, task_id: str) -> str:
-        return os.path.join(self.root, state, task_id)
+    def path(self, state: str, name: str) -> str:
+        """The path of the file ``name`` in ``state`` (in ``queue/``, names are ``<KEY>~<ID>``)."""
+        return f"{self._root}/{state}/{name}"
+
+    def log_path(self, task_id: str, err: bool = False) -> str:
+        return f"{self._root}/logs/{task_id}.{'err' if err else 'out'}"
 
     @property
     def stopping_flag(self) -> str:
         """While this file exists, worker loops claim nothing (``stop`` is under way)."""
-        return os.path.join(self.root, "stopping")
+        return f"{self._root}/stopping"
+
+    @property
+    def changes_file(self) -> str:
+        """Grows by a byte whenever tasks enter ``queue/``: workers then list it again."""
+        return f"{self._root}/queue.changes"
 
     def init(self) -> dict[str, Path]:
         """Create the directories (idempotent); return :meth:`paths`."""
@@ -98,75 +124,66 @@ class TaskQueue:
         return {"root": self.root, **{name: self.root / name for name in DIRS}}
 
     def names(self, state: str) -> builtins.list[str]:
+        """The file names in ``state``, sorted (for ``queue/``: in claim order)."""
         try:
             return sorted(os.listdir(self.dir(state)))
         except FileNotFoundError:
             return []
 
+    def queued(self, task_id: str) -> str | None:
+        """The name of the task's file in ``queue/``, or None when it is not there."""
+        suffix = f"~{task_id}"
+        try:
+            with os.scandir(self.dir("queue")) as entries:
+                for entry in entries:
+                    if entry.name.endswith(suffix) or entry.name == task_id:
+                        return entry.name
+        except FileNotFoundError:
+            pass
+        return None
+
+    def file_name(self, state: str, task_id: str) -> str:
+        """The name of the task's file in ``state`` (FileNotFoundError if it is not there)."""
+        name = self.queued(task_id) if state == "queue" else task_id
+        if name is None:
+            raise FileNotFoundError(2, "no such task in queue/", self.path("queue", task_id))
+        return name
+
+    def changed(self) -> None:
+        """Tell the workers that ``queue/`` has new names (best effort: a worker lists it again
+        anyway once its listing is used up)."""
+        with contextlib.suppress(OSError):
+            fd = os.open(self.changes_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, b".")
+            finally:
+                os.close(fd)
+
     # --- enqueue --------------------------------------------------------------------------------
 
-    def _new_task(self, command: Command, cwd: str | os.PathLike[str] | None, env: dict[str, str] | None,
-                  task_id: str | None) -> Task:
-        command = check_command(command)
-        where = os.path.abspath(os.fspath(cwd)) if cwd is not None else os.getcwd()
-        if "\0" in where or not os.path.isdir(where):
-            why = "not a directory" if os.path.exists(where) else "no such directory"
-            raise UsageError(f"invalid working directory {os.fspath(cwd or where)!r}: {why}")
-        clean_env: dict[str, str] = {}
-        for name, value in (env or {}).items():
-            check_env_name(name)
-            if not isinstance(value, str) or "\0" in value:
-                raise UsageError(f"invalid value for environment variable {name}: expected a str without NUL")
-            clean_env[name] = value
-        return Task(
-            id=check_id(task_id) if task_id is not None else new_id(), command=command, cwd=where,
-            env=clean_env, created=time.time(), state="queue",
-        )
-
-    def _publish(self, tasks: builtins.list[Task]) -> None:
-        """Write every task in tmp/, then rename each into queue/: if one cannot be written (a
-        full disk), none is queued and no temporary file is left."""
-        temps: builtins.list[str] = []
-        try:
-            for task in tasks:
-                temp = self.path("tmp", f"{task.id}.{os.getpid()}.new")
-                write_new(temp, serialize(task))
-                temps.append(temp)
-        except BaseException:
-            for temp in temps:
-                os.unlink(temp)
-            raise
-        for temp, task in zip(temps, tasks, strict=True):
-            os.rename(temp, self.path("queue", task.id))
-
     def enqueue(self, command: Command, cwd: str | os.PathLike[str] | None = None,
-                env: dict[str, str] | None = None, id: str | None = None) -> Task:
+                env: dict[str, str] | None = None, id: str | None = None, after: Iterable[str] | None = None,
+                priority: int = 0, timeout: float | None = None, retries: int = 0) -> Task:
         """Add one task; returns it.  A list is an exact argv; a str a ``/bin/sh -c`` command line.
 
         ``cwd`` defaults to the current directory; ``env`` is added to the worker's environment;
         ``id`` must be a safe file name not used by any task yet (default: a fresh one).
+        ``after``: IDs of existing tasks that must be done first (if one fails, so does this
+        one, without running); ``priority``: higher runs first (default 0); ``timeout``: seconds
+        an attempt may run before its process group is ended; ``retries``: how many more times
+        a failing task runs.
         """
-        task = self._new_task(command, cwd, env, id)  # bad input creates nothing
-        self.init()
-        if id is None:
-            self._publish([task])
-        else:
-            from filelock import FileLock
+        from .enqueue import enqueue
 
-            with FileLock(self.dir("enqueue.lock"), timeout=self.timeout):
-                if self.find(task.id, quiet=True) is not None:
-                    raise UsageError(f"task ID {task.id!r} is already used")
-                self._publish([task])
-        log.debug("enqueued %s: %s", task.id, task.command_text)
-        return task
+        return enqueue(self, [command], cwd, env, id, after, priority, timeout, retries)[0]
 
     def enqueue_many(self, commands: Iterable[Command], cwd: str | os.PathLike[str] | None = None,
-                     env: dict[str, str] | None = None) -> builtins.list[Task]:
+                     env: dict[str, str] | None = None, after: Iterable[str] | None = None, priority: int = 0,
+                     timeout: float | None = None, retries: int = 0) -> builtins.list[Task]:
         """Add many tasks (all validated first, then each published atomically); IDs in order."""
-        tasks = [self._new_task(command, cwd, env, None) for command in commands]
-        self.init()
-        self._publish(tasks)
-        return tasks
+        from .enqueue import enqueue
+
+        return enqueue(self, list(commands), cwd, env, None, after, priority, timeout, retries)
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -177,9 +194,11 @@ class TaskQueue:
         """
         check_id(task_id)
         for _ in range(2):  # two passes: a task moving backwards (retry, requeue) is caught
-            for state in ("done", "failed", "running", "queue"):
+            for state in ("done", "failed", "running", "waiting"):
                 if os.path.exists(self.path(state, task_id)):
                     return state
+            if self.queued(task_id) is not None:
+                return "queue"
         if os.path.exists(self.path("quarantine", task_id)):
             return "quarantine"
         if quiet:
@@ -188,19 +207,29 @@ class TaskQueue:
 
     def read(self, state: str, task_id: str) -> Task:
         """Parse one task file; :class:`MalformedTaskError` or FileNotFoundError."""
-        path = self.path(state, task_id)
+        return self.read_name(state, self.file_name(state, task_id))
+
+    def read_name(self, state: str, name: str) -> Task:
+        """Parse the file ``name`` of ``state``; :class:`MalformedTaskError` or FileNotFoundError."""
+        path = self.path(state, name)
         for attempt in range(50):
-            with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
-                text = handle.read()
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                task = parse(text, path)
-                break
-            except MalformedTaskError:
-                if state != "running" or attempt == 49:
-                    raise
-                time.sleep(0.001)  # its worker is rewriting it: read again
-        if task.id != task_id:
-            raise MalformedTaskError(f"malformed task file {path}: ID={task.id!r} but the file is named {task_id!r}")
+                text = read_fd(fd)
+                try:
+                    task = parse(text, path)
+                    if task.id != id_of(name):
+                        raise MalformedTaskError(
+                            f"malformed task file {path}: ID={task.id!r} but the file is named {name!r}")
+                    break
+                except MalformedTaskError:
+                    if not same_file(fd, path):  # moved on meanwhile, maybe reused as a spare
+                        raise FileNotFoundError(2, "moved while read", path) from None
+                    if state not in ("running", "waiting") or attempt == 49:
+                        raise
+            finally:
+                os.close(fd)
+            time.sleep(0.001)  # its worker (or a settler) is rewriting it: read again
         task.state = state
         return task
 
@@ -217,7 +246,7 @@ class TaskQueue:
         raise TaskStateError(f"task {task_id!r} keeps moving; try again")
 
     def list(self, state: str = "all") -> builtins.list[Task]:
-        """Tasks in ``state`` (queue, running, done, failed, or all), oldest ID first.
+        """Tasks in ``state`` (queue, waiting, running, done, failed, or all), oldest ID first.
 
         Malformed files are listed with ``error`` set and an empty command.
         """
@@ -228,36 +257,40 @@ class TaskQueue:
         for current in states:
             for name in self.names(current):
                 try:
-                    task = self.read(current, name)
+                    task = self.read_name(current, name)
                 except FileNotFoundError:
                     continue
                 except MalformedTaskError as err:
-                    task = Task(id=name, command="", error=str(err), state=current)
-                found[name] = task  # a later state wins over an earlier copy
+                    task = Task(id=id_of(name), command="", error=str(err), state=current)
+                found[task.id] = task  # a later state wins over an earlier copy
         return sorted(found.values(), key=lambda task: task.id)
 
     def counts(self) -> dict[str, int]:
         return {state: len(self.names(state)) for state in (*STATES, "quarantine")}
 
+    def overview(self) -> Overview:
+        """What a live view shows: counts per state, the running tasks with their runtime so far,
+        the live worker loops, and how far the queue is from empty (see :mod:`.progress`)."""
+        from .progress import overview
+
+        return overview(self)
+
     def tail(self, task_id: str, err: bool = False, lines: int = 100) -> str:
-        """The last ``lines`` lines of a task's stdout (stderr with ``err``); '' before it runs."""
-        if lines < 0:
-            raise UsageError(f"invalid number of lines {lines!r}")
-        self.find(task_id)
-        path = self.path("logs", f"{task_id}.{'err' if err else 'out'}")
-        try:
-            with open(path, "rb") as handle:
-                handle.seek(0, os.SEEK_END)
-                size = handle.tell()
-                handle.seek(max(0, size - max(65536, lines * 512)))
-                data = handle.read()
-        except FileNotFoundError:
-            return ""
-        text = data.decode(errors="replace")
-        if lines == 0:
-            return ""
-        kept = text.splitlines(keepends=True)[-lines:]
-        return "".join(kept)
+        """The last ``lines`` lines of a task's stdout (stderr with ``err``); '' before it wrote any."""
+        from .logs import tail
+
+        return tail(self, task_id, err, lines)
+
+    def follow(self, task_id: str, err: bool = False, lines: int | None = None,
+               timeout: float | None = None) -> Iterator[bytes]:
+        """A task's stdout (stderr with ``err``) as it is written, like ``tail -f``: the last
+        ``lines`` lines so far (all with None), then each new piece, until the task has finished
+        and all it wrote is read (``get(task_id).exit_code`` tells how it ended).  A new attempt
+        starts a new log, which is followed too.  :class:`TmuxTimeoutError` after ``timeout``
+        seconds (default: no limit)."""
+        from .logs import follow
+
+        return follow(self, task_id, err, lines, timeout)
 
     # --- moving tasks ---------------------------------------------------------------------------
 
@@ -269,10 +302,13 @@ class TaskQueue:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         write_new(temp, serialize(task))
-        os.rename(temp, self.path(state, task.id))
+        os.rename(temp, self.path(state, queued_name(task) if state == "queue" else task.id))
+        if state == "queue":
+            self.changed()
 
     def cancel(self, task_id: str, grace: float = 2.0, timeout: float | None = None) -> Task:
-        """Cancel a queued or running task; it ends in ``failed/`` marked cancelled.
+        """Cancel a queued, waiting or running task; it ends in ``failed/`` marked cancelled, and
+        the tasks waiting for it fail too ("dependency failed").
 
         A running task's worker terminates its whole process group (SIGTERM, then SIGKILL after
         ``grace`` seconds).  Finished tasks raise :class:`TaskStateError`, unknown ones
@@ -304,11 +340,10 @@ class TaskQueue:
 
     def quarantine_log(self) -> builtins.list[str]:
         """One line per file moved to ``quarantine/``: when, its name, and why."""
-        try:
-            with open(self.dir("quarantine.log"), encoding="utf-8", errors="replace") as handle:
-                return [line.rstrip("\n") for line in handle if line.strip()]
-        except FileNotFoundError:
-            return []
+        with contextlib.suppress(FileNotFoundError), open(self.dir("quarantine.log"), encoding="utf-8",
+                                                                   errors="replace") as handle:
+            return [line.rstrip("\n") for line in handle if line.strip()]
+        return []
 
     def quarantine(self, state: str, name: str, reason: str) -> str:
         """Move a malformed file out of ``state`` into ``quarantine/`` and log why."""
@@ -324,68 +359,35 @@ class TaskQueue:
 
     def clean(self, keep: int | None = None, hours: float | None = None, dry_run: bool = False) -> builtins.list[Task]:
         """Remove finished tasks (done and failed) and their logs: those ended more than ``hours``
-        ago, or all but the newest ``keep``.  Exactly one of them.  Returns what went (or would)."""
-        if (keep is None) == (hours is None):
-            raise UsageError("clean needs exactly one of keep=N or hours=H")
-        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 0):
-            raise UsageError(f"invalid keep {keep!r}: expected a whole number >= 0")
-        if hours is not None and not hours >= 0:
-            raise UsageError(f"invalid hours {hours!r}: expected a number >= 0")
-        finished = [task for task in self.list("all") if task.state in ("done", "failed")]
-        finished.sort(key=lambda task: (task.ended or task.created or 0.0, task.id), reverse=True)
-        if keep is not None:
-            going = finished[keep:]
-        else:
-            cutoff = time.time() - (hours or 0.0) * 3600
-            going = [task for task in finished if (task.ended or task.created or 0.0) < cutoff]
-        if not dry_run:
-            for task in going:
-                for path in (self.path(task.state or "done", task.id), self.path("logs", f"{task.id}.out"),
-                             self.path("logs", f"{task.id}.err")):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path)
-        return sorted(going, key=lambda task: task.id)
+        ago, or all but the newest ``keep``.  Exactly one of them.  Returns what went (or would).
+        A finished task that a waiting task depends on stays."""
+        from .recovery import clean
+
+        return clean(self, keep, hours, dry_run)
 
     # --- waiting --------------------------------------------------------------------------------
 
     def wait(self, ids: Sequence[str] | None = None, timeout: float | None = None,
              progress: Callable[[dict[str, int]], None] | None = None) -> builtins.list[Task]:
         """Block until the tasks ``ids`` are finished (done or failed), or with no IDs until
-        nothing is queued or running; return their records (all finished tasks, with no IDs).
+        nothing is queued, waiting or running; return their records (all finished tasks, with no
+        IDs).
 
         Raises :class:`TmuxTimeoutError` (a ``TimeoutError``) after ``timeout`` seconds (default:
-        the settings' timeout).  ``progress`` is called with counts now and then.
+        the settings' timeout).  ``progress`` is called now and then with the counts per state,
+        plus ``total`` and ``left``: the tasks waited for, and those of them not finished yet.
         """
-        timeout = self.timeout if timeout is None else timeout
-        if not timeout > 0:
-            raise UsageError(f"invalid timeout {timeout!r}: expected a positive number of seconds")
-        wanted = list(dict.fromkeys(ids or ()))
-        for task_id in wanted:
-            if self.find(task_id) == "quarantine":
-                raise TaskStateError(f"task {task_id!r} is malformed and was quarantined")
-        left = 0
-        last_report = 0.0
-
-        def finished() -> bool | None:
-            nonlocal left, last_report
-            if wanted:
-                wanted[:] = [task_id for task_id in wanted if not self._is_finished(task_id)]
-                left = len(wanted)
-            else:
-                counts = self.counts()
-                left = counts["queue"] + counts["running"]
-            if not left:
-                return True
-            if progress is not None and time.monotonic() - last_report > 0.2:
-                progress(self.counts())
-                last_report = time.monotonic()
-            return None
-
-        wait_until(finished, timeout, lambda: TmuxTimeoutError(
-            f"timed out after {timeout:g}s waiting for tasks: {left} not finished"))
+        self.wait_quietly(ids, timeout, progress)
         if ids:
             return [self._finished(task_id) for task_id in dict.fromkeys(ids)]
         return [task for task in self.list("all") if task.state in ("done", "failed")]
+
+    def wait_quietly(self, ids: Sequence[str] | None = None, timeout: float | None = None,
+                     progress: Callable[[dict[str, int]], None] | None = None) -> None:
+        """:meth:`wait` without reading the records back (cheaper for a large queue)."""
+        from .progress import wait_for
+
+        wait_for(self, ids, self.timeout if timeout is None else timeout, progress)
 
     def _is_finished(self, task_id: str) -> bool:
         return os.path.exists(self.path("done", task_id)) or os.path.exists(self.path("failed", task_id))

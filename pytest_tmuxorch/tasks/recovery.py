@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._log import get_logger
 from .._proc import end_session, env_session_leaders, session_members, start_time, wait_until
-from ..errors import MalformedTaskError, TaskStateError, TmuxTimeoutError
+from ..errors import MalformedTaskError, TaskStateError, TmuxTimeoutError, UsageError
+from .deps import dependency_state, destination, settle_quietly
 from .files import read_fd, same_file, try_lock
 from .store import Task, parse, state_word
 
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from .queue import TaskQueue
 
 log = get_logger("pytest_tmuxorch.tasks")
+
+SPARE_LIMIT = 10_000  # emptied task files kept in spare/ for enqueue to reuse
 
 
 def _poll(remaining: float, attempt: int) -> None:
@@ -86,7 +89,8 @@ def end_task(task: Task, grace: float, timeout: float) -> list[int]:
 
 
 def cancel(queue: TaskQueue, task_id: str, grace: float = 2.0, timeout: float | None = None) -> Task:
-    """Cancel a queued or running task; it ends in ``failed/`` marked cancelled.
+    """Cancel a queued, waiting or running task; it ends in ``failed/`` marked cancelled, and
+    the tasks waiting for it fail too.
 
     A running task's worker terminates its whole process group (SIGTERM, then SIGKILL after
     ``grace`` seconds).  Finished tasks raise :class:`TaskStateError`, unknown ones
@@ -101,25 +105,31 @@ def cancel(queue: TaskQueue, task_id: str, grace: float = 2.0, timeout: float | 
         state = queue.find(task_id)
         if state in ("done", "failed", "quarantine"):
             raise TaskStateError(f"task {task_id!r} is already {state_word(state)}; nothing to cancel")
-        if state == "queue" and _cancel_queued(queue, task_id):
+        if state in ("queue", "waiting") and _cancel_queued(queue, task_id, state):
             return queue.get(task_id)
         if state == "running":
             return _cancel_running(queue, task_id, grace, timeout + grace - (time.monotonic() - started))
         return None  # a worker is claiming it right now: look again
 
-    return wait_until(cancelled, timeout + grace,
+    task = wait_until(cancelled, timeout + grace,
                       lambda: TmuxTimeoutError(f"could not cancel task {task_id!r} within {timeout:g}s"))
+    settle_quietly(queue)  # the tasks waiting for it fail
+    return task
 
 
-def _cancel_queued(queue: TaskQueue, task_id: str) -> bool:
-    """Take a task out of queue/ before any worker does; False if a worker got it first."""
-    fd = try_lock(queue.path("queue", task_id))
+def _cancel_queued(queue: TaskQueue, task_id: str, state: str = "queue") -> bool:
+    """Take a task out of queue/ (or waiting/) before any worker does; False if a worker (or a
+    settler) got it first."""
+    name = queue.queued(task_id) if state == "queue" else task_id
+    if name is None:
+        return False
+    fd = try_lock(queue.path(state, name))
     if fd is None:
         return False
     try:
         holding = queue.path("tmp", f"{task_id}.{os.getpid()}.cancelling")
         try:
-            os.rename(queue.path("queue", task_id), holding)
+            os.rename(queue.path(state, name), holding)
         except FileNotFoundError:
             return False
         try:
@@ -145,7 +155,7 @@ def _cancel_running(queue: TaskQueue, task_id: str, grace: float, remaining: flo
             return queue.get(task_id)
         if state == "done":
             raise TaskStateError(f"task {task_id!r} finished (exit 0) before it could be cancelled")
-        if state == "queue" and _cancel_queued(queue, task_id):  # its worker was stopped meanwhile
+        if state == "queue" and _cancel_queued(queue, task_id):  # its worker was stopped meanwhile (or retries it)
             return queue.get(task_id)
         if state == "running" and _cancel_stale(queue, task_id, grace):
             return queue.get(task_id)
@@ -245,10 +255,12 @@ def health(queue: TaskQueue, requeue: bool = False, grace: float = 2.0) -> Healt
         queue.init()
     report = Health(counts={}, workers=[])
     _stale(queue, requeue, grace, report)
+    if requeue:
+        settle_quietly(queue)  # waiting tasks whose dependencies finished while no one looked
     malformed = []
     for name in queue.names("queue"):
         try:
-            queue.read("queue", name)
+            queue.read_name("queue", name)
         except FileNotFoundError:
             continue
         except MalformedTaskError as err:
@@ -259,10 +271,15 @@ def health(queue: TaskQueue, requeue: bool = False, grace: float = 2.0) -> Healt
 
 
 def retry(queue: TaskQueue, task_id: str) -> Task:
-    """Put a failed (or cancelled) task back in ``queue/``: results cleared, attempt kept."""
+    """Put a failed (or cancelled) task back in ``queue/`` (``waiting/`` while a dependency has
+    not finished): results cleared, attempt kept.  A task whose dependency failed can be retried
+    once that dependency is retried."""
     state = queue.find(task_id)
     if state != "failed":
         raise TaskStateError(f"task {task_id!r} is {state_word(state)}; only failed tasks can be retried")
+    for dependency in queue.read("failed", task_id).after:
+        if dependency_state(queue, dependency) in ("failed", "gone"):
+            raise TaskStateError(f"task {task_id!r} depends on {dependency!r}, which failed: retry that first")
     queue.init()
     holding = queue.path("tmp", f"{task_id}.{os.getpid()}.retrying")
     try:
@@ -275,7 +292,49 @@ def retry(queue: TaskQueue, task_id: str) -> Task:
     except MalformedTaskError:
         os.rename(holding, queue.path("failed", task_id))
         raise
-    queue.write_state(task, "queue", "retry")
+    queue.write_state(task, destination(queue, task), "retry")
     os.unlink(holding)
     log.debug("retried %s", task_id)
+    if task.state == "waiting":
+        settle_quietly(queue)
     return task
+
+
+def clean(queue: TaskQueue, keep: int | None = None, hours: float | None = None, dry_run: bool = False) -> list[Task]:
+    """Remove finished tasks (done and failed) and their logs: those ended more than ``hours``
+    ago, or all but the newest ``keep``.  Exactly one of them.  Returns what went (or would).
+    A finished task that a waiting task depends on stays.  The task files go, emptied, to
+    ``spare/`` (up to :data:`SPARE_LIMIT`), where enqueue reuses them."""
+    if (keep is None) == (hours is None):
+        raise UsageError("clean needs exactly one of keep=N or hours=H")
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 0):
+        raise UsageError(f"invalid keep {keep!r}: expected a whole number >= 0")
+    if hours is not None and not hours >= 0:
+        raise UsageError(f"invalid hours {hours!r}: expected a number >= 0")
+    tasks = queue.list("all")
+    needed = {dependency for task in tasks if task.state == "waiting" for dependency in task.after}
+    finished = [task for task in tasks if task.state in ("done", "failed") and task.id not in needed]
+    finished.sort(key=lambda task: (task.ended or task.created or 0.0, task.id), reverse=True)
+    if keep is not None:
+        going = finished[keep:]
+    else:
+        cutoff = time.time() - (hours or 0.0) * 3600
+        going = [task for task in finished if (task.ended or task.created or 0.0) < cutoff]
+    if not dry_run:
+        room = max(0, SPARE_LIMIT - len(queue.names("spare"))) if going else 0
+        for task in going:
+            path = queue.path(task.state or "done", task.id)
+            with contextlib.suppress(FileNotFoundError):
+                if room:  # kept, emptied, for the next enqueue: no inode to free now and allocate then
+                    os.truncate(path, 0)
+                    os.rename(path, queue.path("spare", f"{task.id}.{time.time_ns()}"))
+                    room -= 1
+                else:
+                    os.unlink(path)
+            for log in (queue.log_path(task.id), queue.log_path(task.id, err=True)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(log)  # never reused: a worker may still relay a leftover process into it
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(queue.changes_file).st_size > 65536:  # only its size changing matters to the workers
+                os.truncate(queue.changes_file, 0)
+    return sorted(going, key=lambda task: task.id)
