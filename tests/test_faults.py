@@ -145,16 +145,23 @@ def test_a_terminal_that_hangs_up_without_a_signal_stops_the_loop(tmp_path: Path
     no_traceback(seen)
 
 
-GHOST = f"ghost{os.getpid()}"  # one per xdist worker: tests running at once must not find each other's
+GHOST = "ghost"  # the same in every test running at once: the queue in the environment tells them apart
+
+
+def start_stranger(queue_root: Path) -> subprocess.Popen[bytes]:
+    """A process in a session of its own that no task started, with the environment a task of
+    ``queue_root`` would have."""
+    env = dict(os.environ, TMUXORCH_TASK_QUEUE=str(queue_root.absolute()), TMUXORCH_TASK_ID=GHOST,
+               TMUXORCH_TASK_ATTEMPT="1")
+    proc = subprocess.Popen(["sleep", "300"], start_new_session=True, env=env)
+    environ = Path(f"/proc/{proc.pid}/environ")  # until it execs, the child has our environment
+    wait_until(lambda: b"TMUXORCH_TASK_QUEUE=" in environ.read_bytes(), what="the stranger's exec")
+    return proc
 
 
 @pytest.fixture
-def stranger() -> Iterator[subprocess.Popen[bytes]]:
-    """A process in a session of its own that no task started, with a task's environment."""
-    env = dict(os.environ, TMUXORCH_TASK_ID=GHOST, TMUXORCH_TASK_ATTEMPT="1")
-    proc = subprocess.Popen(["sleep", "300"], start_new_session=True, env=env)
-    environ = Path(f"/proc/{proc.pid}/environ")  # until it execs, the child has our environment
-    wait_until(lambda: f"TMUXORCH_TASK_ID={GHOST}".encode() in environ.read_bytes(), what="the stranger's exec")
+def stranger(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    proc = start_stranger(tmp_path / "tasks")
     yield proc
     proc.kill()
     proc.wait()
@@ -189,6 +196,19 @@ def test_a_task_whose_pid_was_never_recorded_is_found_by_its_environment(
     health = queue.health(requeue=True, grace=0.1)
     assert health.requeued == [GHOST] and health.ended == {GHOST: [stranger.pid]}
     assert stranger.wait(timeout=10) == -signal.SIGTERM
+
+
+def test_the_same_task_id_in_another_queue_is_never_taken_for_it(tmp_path: Path) -> None:
+    other = start_stranger(tmp_path / "another-queue")  # ID and attempt alike, another queue
+    try:
+        queue = TaskQueue(tmp_path / "tasks")
+        stale(queue, GHOST)
+        assert queue.health().alive == {}
+        assert queue.health(requeue=True, grace=0.1).requeued == [GHOST]
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
 
 
 # --- the disk: full, read-only ---------------------------------------------------------------

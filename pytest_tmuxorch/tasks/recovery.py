@@ -68,24 +68,26 @@ class Health:
         }
 
 
-def _sessions(task: Task) -> list[tuple[int, int]]:
+def _sessions(queue: TaskQueue, task: Task) -> list[tuple[int, int]]:
     """(session id, leader start time) of a task: as recorded, or, when its loop died before
-    recording them, found by the task's environment."""
+    recording them, found by the task's environment: its queue, ID and attempt, which no other
+    live process can share (the same task never runs twice at once)."""
     if task.pid is not None and task.pid_start is not None:
         return [(task.pid, task.pid_start)]
-    entries = [f"TMUXORCH_TASK_ID={task.id}".encode(), f"TMUXORCH_TASK_ATTEMPT={task.attempt}".encode()]
+    entries = [f"TMUXORCH_TASK_QUEUE={queue.root}".encode(), f"TMUXORCH_TASK_ID={task.id}".encode(),
+               f"TMUXORCH_TASK_ATTEMPT={task.attempt}".encode()]
     return [(leader, start_time(leader) or 0) for leader in env_session_leaders(entries)]
 
 
-def task_processes(task: Task) -> list[int]:
+def task_processes(queue: TaskQueue, task: Task) -> list[int]:
     """The processes of a running task whose worker is gone (empty: nothing of it runs)."""
-    return sorted(pid for sid, start in _sessions(task) for pid in session_members(sid, start))
+    return sorted(pid for sid, start in _sessions(queue, task) for pid in session_members(sid, start))
 
 
-def end_task(task: Task, grace: float, timeout: float) -> list[int]:
+def end_task(queue: TaskQueue, task: Task, grace: float, timeout: float) -> list[int]:
     """End the processes of a task whose worker is gone (SIGTERM, SIGKILL after ``grace``);
     return those that survived."""
-    return sorted(pid for sid, start in _sessions(task) for pid in end_session(sid, start, grace, timeout))
+    return sorted(pid for sid, start in _sessions(queue, task) for pid in end_session(sid, start, grace, timeout))
 
 
 def cancel(queue: TaskQueue, task_id: str, grace: float = 2.0, timeout: float | None = None) -> Task:
@@ -179,8 +181,8 @@ def _cancel_stale(queue: TaskQueue, task_id: str, grace: float) -> bool:
         if not same_file(fd, running):
             return False
         task = parse(read_fd(fd), running)
-        alive = task_processes(task)
-        left = end_task(task, grace, queue.timeout) if alive else []
+        alive = task_processes(queue, task)
+        left = end_task(queue, task, grace, queue.timeout) if alive else []
         if left:
             raise TaskStateError(f"task {task_id!r}: its worker is gone and its processes {_pids(left)} "
                                  "survived SIGKILL; not cancelled")
@@ -213,9 +215,9 @@ def _stale(queue: TaskQueue, requeue: bool, grace: float, health: Health) -> Non
                 task = Task(id=name, command="", error=str(err))
             task.state = "running"
             health.stale.append(task)
-            alive = task_processes(task) if not task.error else []
+            alive = task_processes(queue, task) if not task.error else []
             if requeue and not task.error:
-                left = end_task(task, grace, queue.timeout) if alive else []
+                left = end_task(queue, task, grace, queue.timeout) if alive else []
                 if left:
                     health.alive[name] = left
                     continue

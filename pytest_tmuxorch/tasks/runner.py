@@ -187,7 +187,8 @@ class Runner:
         self.say(f"run  {task.id} {text[:70]}{'...' if len(text) > 70 else ''}")
         env = dict(self.base_env)
         env.update(task.env)
-        env.update(TMUXORCH_TASK_ID=task.id, TMUXORCH_TASK_ATTEMPT=str(task.attempt), TMUXORCH_WORKER=self.id)
+        env.update(TMUXORCH_TASK_ID=task.id, TMUXORCH_TASK_ATTEMPT=str(task.attempt), TMUXORCH_WORKER=self.id,
+                   TMUXORCH_TASK_QUEUE=str(queue.root))
         for stream in [s for s in self.leftovers if s.task_id == task.id]:  # an earlier attempt's
             self.leftovers.remove(stream)
             stream.close()
