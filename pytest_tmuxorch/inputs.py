@@ -10,16 +10,20 @@ begins.  :func:`wait_panes_ready` waits for new panes' first prompts.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from . import terminal
 from ._proc import wait_until
 from .errors import TmuxorchError, WaitTimeoutError
 from .output import skip_lines
-from .streams import Mark
 from .terminal import Typed, foreground_job, last_typed, look, look_command, parse_look, remember
-from .tmux import Tmux
-from .transport import Command
+
+TYPE_CHECKING = False  # typing costs the console script's start-up (run-one types through here)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .streams import Mark
+    from .tmux import Tmux
+    from .transport import Command
 
 
 def output_start(tmux: Tmux, typed: Typed, marks: list[Mark], data: bytes) -> int | None:

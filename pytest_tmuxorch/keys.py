@@ -17,7 +17,9 @@ from __future__ import annotations
 import itertools
 import os
 
-from .transport import Command
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .transport import Command
 
 # Keys the terminal turns into a signal for the foreground program (ISIG): when the kernel
 # handles one, it also throws away input that is waiting to be read.

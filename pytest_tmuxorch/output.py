@@ -8,12 +8,12 @@ programs draw with cursor addressing: match their *screen* instead.
 
 from __future__ import annotations
 
-from .tslog import render as render_line
-
 
 def render(data: bytes) -> str:
     """``data`` (terminal output) as text: one ``\\n``-ended line per line the terminal showed,
     the last one without ``\\n`` when the output did not end a line."""
+    from .tslog import render as render_line
+
     lines = data.split(b"\n")
     text = "\n".join(render_line(line).decode("utf-8", errors="replace") for line in lines)
     return text

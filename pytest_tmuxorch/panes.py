@@ -13,10 +13,7 @@ at once, ``wait_for`` reads the whole scrollback and ``run`` brackets the comman
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from . import terminal
 from ._proc import foreground_group, foreground_programs, group_running, wait_until
@@ -28,13 +25,17 @@ from .runs import RunResult, run_integrated, run_with_markers
 from .terminal import Typed, last_typed, look
 from .tmux import Tmux
 
+TYPE_CHECKING = False  # typing and re cost the console script's start-up (run-one makes panes)
 if TYPE_CHECKING:
+    import re
+    from collections.abc import Callable
+
     import libtmux
 
     from .recording import Recording
     from .screen import Screen
 
-Pattern = str | re.Pattern[str]
+    Pattern = str | re.Pattern[str]
 WHERE = ("output", "screen", "history")
 
 __all__ = ["Pane", "RunResult", "deliver", "wait_panes_ready"]
@@ -199,6 +200,8 @@ class Pane:
         if where not in WHERE:
             raise UsageError(f"invalid where {where!r}: choose one of {', '.join(WHERE)}")
         timeout = self._timeout(timeout)
+        import re
+
         regex = pattern if isinstance(pattern, re.Pattern) else re.compile(re.escape(pattern))
         read = self._output_reader() if where == "output" else lambda: self.capture(history=where == "history")
 

@@ -16,9 +16,7 @@ own (the shell may draw its prompt after the typed line's echo), and keeps ``$?`
 from __future__ import annotations
 
 import os
-import re
-import shlex
-from typing import TYPE_CHECKING, NamedTuple
+from collections import namedtuple
 
 from . import terminal
 from ._proc import wait_until
@@ -27,18 +25,27 @@ from .keys import paste_commands
 from .output import render, skip_lines
 from .terminal import Look, Typed, last_typed, look
 
+TYPE_CHECKING = False  # typing costs the console script's start-up (see settings.py)
 if TYPE_CHECKING:
+    from typing import NamedTuple
+
     from .panes import Pane
     from .streams import PaneStream
 
+    class _Result(NamedTuple):
+        command: str
+        exit_code: int
+        output: str
+        duration: float | None = None  # seconds, from its start mark to its end mark (None: unknown)
+else:
+    _Result = namedtuple("_Result", "command exit_code output duration", defaults=[None])
 
-class RunResult(NamedTuple):
-    """What :meth:`Pane.run` saw: the command's exit status, everything it printed, how long it ran."""
 
-    command: str
-    exit_code: int
-    output: str
-    duration: float | None = None  # seconds, from its start mark to its end mark (None: unknown)
+class RunResult(_Result):
+    """What :meth:`Pane.run` saw: the command's exit status, everything it printed, and how long it
+    ran (``duration``: seconds from its start mark to its end mark; None when unknown)."""
+
+    __slots__ = ()
 
     @property
     def ok(self) -> bool:
@@ -121,6 +128,9 @@ def _expired(pane: Pane, command: str, budget: Budget) -> Exception:
 
 def run_with_markers(pane: Pane, command: str, timeout: float) -> RunResult:
     """Run ``command`` in a shell without integration; see the module docstring."""
+    import re
+    import shlex
+
     token = f"__TXO{os.urandom(6).hex()}"
     keep, restore = "__tmuxorch_status=$?", '(exit "$__tmuxorch_status")'  # $? survives the markers
     line = (

@@ -53,10 +53,13 @@ SHELL_PRESETS = ("clean", "bash", "sh", "user")  # "user": tmux's default, your 
 
 
 def clean_shell() -> str:
-    """The clean shell preset for this machine: bash if there is one, else POSIX sh."""
-    import shutil
-
-    return "bash" if shutil.which("bash") else "sh"
+    """The clean shell preset for this machine: bash if there is one, else POSIX sh.  (A look
+    along PATH: shutil.which would import compression modules on every start-up.)"""
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or ".", "bash")
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return "bash"
+    return "sh"
 
 
 class Field:

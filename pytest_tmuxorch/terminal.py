@@ -24,11 +24,16 @@ The rules that make input safe (:func:`needs_settling`), found by driving real p
 from __future__ import annotations
 
 import time
-from typing import NamedTuple
+from collections import namedtuple
 
 from ._proc import foreground_group, group_members, pid_alive, read_proc
-from .tmux import Tmux
-from .transport import Command
+
+TYPE_CHECKING = False  # typing costs the console script's start-up (run-one types through here)
+if TYPE_CHECKING:
+    from typing import NamedTuple
+
+    from .tmux import Tmux
+    from .transport import Command
 
 TITLE = "tmuxorch;"
 # A command may run this long without taking the terminal before input goes to it anyway: a shell
@@ -40,19 +45,37 @@ SIGNAL_GRACE = 1.0
 _FIELDS = "#{pane_pid}\t#{pane_dead}\t#{history_size}\t#{cursor_y}\t#{cursor_x}\t#{pane_current_command}\t#{pane_title}"
 
 
-class Look(NamedTuple):
+if TYPE_CHECKING:
+    class _Look(NamedTuple):
+        prompt: int | None  # the number of the prompt the integrated shell shows (None: not at one)
+        status: int | None  # with ``prompt``: the exit status of the command before it
+        running: bool  # the integration says a command runs
+        job: bool  # a process group other than the shell's holds the terminal
+        dead: bool
+        command: str  # the foreground program's name, as tmux sees it
+        history: int  # lines of history above the screen
+        row: int  # the cursor's row and column on the screen
+        column: int
+        shell_pid: int  # the pane's first process: the shell
+
+    class _Typed(NamedTuple):
+        kind: str  # "command": a line typed at the shell's prompt; "line": a line typed into a
+        # program; "text": typed without Enter; "keys": key names
+        anchor: int  # where output after it starts: a stream offset (control) or an absolute line
+        before: Look  # the pane as it was just before
+        lines: int  # lines its echo takes on the screen
+        signal: bool  # it holds a key that the terminal turns into a signal (C-c, C-\, C-z)
+        when: float  # time.monotonic() when it was sent
+        settled: bool = False  # the terminal has taken it in (see needs_settling)
+else:
+    _Look = namedtuple("_Look", "prompt status running job dead command history row column shell_pid")
+    _Typed = namedtuple("_Typed", "kind anchor before lines signal when settled", defaults=[False])
+
+
+class Look(_Look):
     """One look at a pane."""
 
-    prompt: int | None  # the number of the prompt the integrated shell shows (None: not at one)
-    status: int | None  # with ``prompt``: the exit status of the command before it
-    running: bool  # the integration says a command runs
-    job: bool  # a process group other than the shell's holds the terminal
-    dead: bool
-    command: str  # the foreground program's name, as tmux sees it
-    history: int  # lines of history above the screen
-    row: int  # the cursor's row and column on the screen
-    column: int
-    shell_pid: int  # the pane's first process: the shell
+    __slots__ = ()
 
     @property
     def at_prompt(self) -> bool:
@@ -108,17 +131,10 @@ def foreground_job(shell_pid: int) -> bool:
     return bool(members) and read_proc(members[0], "cmdline") != read_proc(shell_pid, "cmdline")
 
 
-class Typed(NamedTuple):
+class Typed(_Typed):
     """The last input the library sent to a pane."""
 
-    kind: str  # "command": a line typed at the shell's prompt; "line": a line typed into a
-    # program; "text": typed without Enter; "keys": key names
-    anchor: int  # where output after it starts: a stream offset (control) or an absolute line
-    before: Look  # the pane as it was just before
-    lines: int  # lines its echo takes on the screen
-    signal: bool  # it holds a key that the terminal turns into a signal (C-c, C-\, C-z)
-    when: float  # time.monotonic() when it was sent
-    settled: bool = False  # the terminal has taken it in (see needs_settling)
+    __slots__ = ()
 
 
 def last_typed(tmux: Tmux, pane_id: str, now: Look | None = None) -> Typed | None:

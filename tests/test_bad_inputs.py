@@ -123,7 +123,7 @@ def test_malformed_task_file_without_cmd_is_named_as_such(cli_env: dict[str, str
 
 @pytest.fixture
 def help_texts(cli_env: dict[str, str]) -> Iterator[dict[str, str]]:
-    from pytest_tmuxorch.cli.entry import all_commands
+    from pytest_tmuxorch.cli.commands import all_commands
 
     yield {name: run_cli(name, "--help", env=cli_env).stdout for name, *_ in all_commands()}
 

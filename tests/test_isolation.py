@@ -69,15 +69,30 @@ def test_kill_leaves_the_server_when_other_sessions_remain(settings: Settings) -
     assert not second.tmux.server_running()
 
 
-def test_console_script_does_not_import_pytest_or_libtmux(cli_env: dict[str, str]) -> None:
+HEAVY = ("pytest", "_pytest", "libtmux", "filelock", "json", "argparse", "subprocess", "typing", "threading")
+
+
+@pytest.mark.parametrize("argv", [["status"], ["status", "--json"], ["run-one", "0", "echo", "quick"],
+                                  ["--session", "agents", "run-all", "echo", "hi"], ["run-master", "--", "-n"]])
+def test_common_commands_start_without_heavy_imports(orch: Orchestrator, cli_env: dict[str, str], argv: list[str]) -> None:
+    """argparse, subprocess, typing and friends cost more than the command: the quick parser and
+    the lean start-up path leave them out (json only once --json asks for it)."""
     code = (
-        "import sys, pytest_tmuxorch.cli.entry as c\n"
-        "c.build_parser()\n"
-        "bad = [m for m in ('pytest', 'libtmux', '_pytest', 'filelock', 'json') if m in sys.modules]\n"
-        "print(bad)"
+        "import sys\nfrom pytest_tmuxorch.cli import main\n"
+        f"status = main({argv!r})\n"
+        f"print(status, sorted(m for m in {HEAVY!r} if m in sys.modules))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env, timeout=30)
-    assert done.stdout.strip() == "[]", done
+    env = {key: value for key, value in cli_env.items() if key != "TMUXORCH_TRANSPORT"}  # the script's own default
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=30)
+    wanted = ["json"] if "--json" in argv else []
+    assert done.stdout.strip().splitlines()[-1] == f"0 {wanted}", done
+
+
+def test_help_and_errors_still_come_from_argparse(cli_env: dict[str, str]) -> None:
+    done = run_cli("status", "--bogus", env=cli_env)
+    assert (done.returncode, done.stderr.strip()) == (2, "tmuxorch: unrecognized arguments: --bogus")
+    done = run_cli("run-one", "--help", env=cli_env)
+    assert done.returncode == 0 and "worker index, 0-based" in done.stdout
 
 
 def terminal_clients(orch: Orchestrator, field: str = "#{session_name}") -> list[str]:

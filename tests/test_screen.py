@@ -302,7 +302,6 @@ def test_svg_is_stable_faithful_and_sized_to_the_screen(orch: Orchestrator, monk
 def test_plain_import_and_console_script_never_import_rich(cli_env: dict[str, str]) -> None:
     code = (
         "import sys, pytest_tmuxorch.cli.entry as cli\n"
-        "cli.build_parser()\n"
         "import pytest_tmuxorch.screen, pytest_tmuxorch.recording\n"
         "heavy = ('rich', 'syrupy', 'pyte', 'json', 'dataclasses', 'difflib', 'html', 'hashlib')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"

@@ -1,80 +1,53 @@
-"""``tmuxorch``: the console script's entry point, a thin argparse layer over :class:`Orchestrator`.
+"""``tmuxorch``: the console script's entry point, a thin layer over :class:`Orchestrator`.
 
 Parsing is kept apart from the work: each handler receives the parsed arguments and a ready
 orchestrator, calls the facade and prints.  :func:`main` is the one place where errors become a
-one-line message and an exit status (2: bad usage, 1: operational failure).  Heavy modules are
-imported only by the handlers that need them, and pytest never is, so the script starts fast.
+one-line message and an exit status (2: bad usage, 1: operational failure).  The common command
+lines are read by the quick parser; argparse is imported only for help, errors and the rest, and
+heavy modules only by the handlers that need them (pytest never), so the script starts fast.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from ..errors import TmuxorchError, UsageError
-from .args import SETTINGS_NOTE, ArgumentParser, CommandSpec, global_options
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from ..orchestrator import Orchestrator
+    from .args import Arguments, Handler
 
-DESCRIPTION = """\
-Orchestrate work in an isolated tmux server: a 'master' window and a 'workers' window of N panes.
-Settings come from the environment (TMUX_SOCKET, TMUX_SESSION, WORKERS, WORKER_LAYOUT, ...) and
-the options below override them.  Worker indexes are 0-based."""
 
-EPILOG = """\
-examples:
-  tmuxorch init 4                 create master + 4 workers (idempotent)
-  tmuxorch run-all 'make test'    type a command into every worker pane
-  tmuxorch run-one 0 'pytest -q'  type into worker 0 only
-  tmuxorch status --json          list the panes
-  tmuxorch kill                   tear the session (and its private server) down"""
-
-def orchestrator_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Orchestrator:
+def orchestrator_from(args: Arguments, environ: Mapping[str, str]) -> Orchestrator:
     """Settings from ``environ`` and the flags given, then the facade (imported only now)."""
     from ..orchestrator import Orchestrator
     from ..settings import FIELDS, from_env
 
-    flags = {field.name: getattr(args, field.name) for field in FIELDS if field.flag and hasattr(args, field.name)}
+    flags = {field.name: getattr(args, field.name) for field in FIELDS if field.flag and field.name in args}
     if "transport" not in flags and not environ.get("TMUXORCH_TRANSPORT"):
         # One call per process: connecting a control client would cost more than it saves.
         flags["transport"] = "subprocess"
     return Orchestrator(from_env(environ, **flags))
 
 
-def all_commands() -> list[CommandSpec]:
-    from .session import SESSION_COMMANDS
-    from .tasks import TASK_COMMANDS
+def parse(argv: Sequence[str]) -> tuple[Handler, Arguments] | None:
+    """The handler and arguments of ``argv``; None when there is no subcommand (help was printed)."""
+    from .quick import parse as quick
 
-    return SESSION_COMMANDS + TASK_COMMANDS
+    found = quick(argv)
+    if found is not None:
+        return found
+    from . import parser
 
-
-def build_parser(argv: Sequence[str] | None = None) -> ArgumentParser:
-    """The full parser.  With ``argv``, only the subcommands named in it are built in full (the
-    others are listed for ``--help`` only): building every subparser would double start-up time."""
-    common, hidden = global_options(), global_options(hidden=True)
-    parser = ArgumentParser(prog="tmuxorch", description=DESCRIPTION, epilog=EPILOG, parents=[common])
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=ArgumentParser)
-    named = None if argv is None else set(argv)
-    for name, summary, configure, handler in all_commands():
-        if named is not None and name not in named:
-            sub.add_parser(name, help=summary, add_help=False)
-            continue
-        child = sub.add_parser(name, help=summary, description=summary, parents=[hidden])
-        configure(child)
-        child.epilog = f"{child.epilog}\n\n{SETTINGS_NOTE}" if child.epilog else SETTINGS_NOTE
-        child.set_defaults(handler=handler)
-    return parser
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
+    args = parser.parse(argv)
+    if "handler" not in args:
+        parser.print_help(argv)
+        return None
+    return args.handler, args
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -82,13 +55,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     environ = os.environ if environ is None else environ
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser(argv).parse_args(argv)
-        if getattr(args, "handler", None) is None:
-            build_parser(argv).print_help()
+        parsed = parse(argv)
+        if parsed is None:
             return 2
+        handler, args = parsed
         orch = orchestrator_from(args, environ)
         try:
-            return int(args.handler(args, orch))
+            return int(handler(args, orch))
         finally:
             orch.close()
     except UsageError as err:

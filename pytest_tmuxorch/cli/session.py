@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from ..errors import TmuxorchError, UsageError
-from .args import CommandSpec, command_text, json_flag, no_args, positive_float, worker_index
+from .args import REMAINDER, Arguments, bad_value, command_text, json_flag, no_args, positive_float, worker_index
 from .output import print_json, print_table
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..orchestrator import Orchestrator
+    from .args import CommandSpec
 
 
-def cmd_init(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_init(args: Arguments, orch: Orchestrator) -> int:
     workers = args.count if args.count is not None else orch.settings.workers
     existed = orch.exists()
     try:
         created = orch.init(workers)
     except TmuxorchError:
         if not existed:  # a session whose shells cannot start (--shell /no/such/shell): leave nothing
-            with contextlib.suppress(TmuxorchError):
+            try:
                 orch.kill()
+            except TmuxorchError:
+                pass
         raise
     if created:
         noun = "worker" if workers == 1 else "workers"
@@ -34,27 +37,27 @@ def cmd_init(args: argparse.Namespace, orch: Orchestrator) -> int:
     return 0
 
 
-def cmd_attach(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_attach(args: Arguments, orch: Orchestrator) -> int:
     orch.attach()
     return 0
 
 
-def cmd_run_all(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_run_all(args: Arguments, orch: Orchestrator) -> int:
     orch.run_all(command_text(args.command))
     return 0
 
 
-def cmd_run_one(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_run_one(args: Arguments, orch: Orchestrator) -> int:
     orch.run_one(worker_index(args.index), command_text(args.command))
     return 0
 
 
-def cmd_run_master(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_run_master(args: Arguments, orch: Orchestrator) -> int:
     orch.run_master(command_text(args.command))
     return 0
 
 
-def cmd_status(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_status(args: Arguments, orch: Orchestrator) -> int:
     statuses = orch.status()
     if args.json:
         print_json([status.as_dict() for status in statuses])
@@ -69,7 +72,7 @@ def cmd_status(args: argparse.Namespace, orch: Orchestrator) -> int:
     return 0
 
 
-def cmd_kill(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_kill(args: Arguments, orch: Orchestrator) -> int:
     if orch.exists() and (orch.settings.tasks_root / "workers").is_dir():
         loops, back = orch.tasks.shutdown()
         if loops:
@@ -84,7 +87,7 @@ def cmd_kill(args: argparse.Namespace, orch: Orchestrator) -> int:
     return 0
 
 
-def cmd_capture(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_capture(args: Arguments, orch: Orchestrator) -> int:
     target = args.directory
     if target is not None and os.path.lexists(target) and not os.path.isdir(target):
         raise UsageError(f"capture: {target!r} is not a directory")
@@ -114,7 +117,7 @@ def cmd_capture(args: argparse.Namespace, orch: Orchestrator) -> int:
     return 0
 
 
-def _capture_args(parser: argparse.ArgumentParser) -> None:
+def _capture_args(parser: Any) -> None:
     parser.add_argument("directory", nargs="?", metavar="DIR", help="[logs/tmux/<session>/snapshots]")
     parser.add_argument("--svg", action="store_true", help="also each pane's visible screen as a picture, DIR/<window>-<n>.svg")
     parser.add_argument("--cast", action="store_true",
@@ -122,29 +125,29 @@ def _capture_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=positive_float, default=None, metavar="S", help="how long --cast records")
 
 
-def cmd_logs_on(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_logs_on(args: Arguments, orch: Orchestrator) -> int:
     for path in orch.logs_on():
         print(path)
     return 0
 
 
-def cmd_logs_off(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_logs_off(args: Arguments, orch: Orchestrator) -> int:
     closed = orch.logs_off()
     print(f"pane logging off ({closed} pipe{'s' if closed != 1 else ''} closed)")
     return 0
 
 
-def cmd_layout(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_layout(args: Arguments, orch: Orchestrator) -> int:
     orch.set_layout(args.name)
     return 0
 
 
-def cmd_barrier_wait(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_barrier_wait(args: Arguments, orch: Orchestrator) -> int:
     orch.barrier_wait(args.name, timeout=args.timeout_wait, parties=args.parties)
     return 0
 
 
-def cmd_barrier_status(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_barrier_status(args: Arguments, orch: Orchestrator) -> int:
     import time
 
     status = orch.barrier_status(args.name)
@@ -165,30 +168,30 @@ def cmd_barrier_status(args: argparse.Namespace, orch: Orchestrator) -> int:
     return 0
 
 
-def cmd_watch(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_watch(args: Arguments, orch: Orchestrator) -> int:
     from ..watch import watch
 
     watch(orch, interval=args.interval, once=args.once)
     return 0
 
 
-def cmd_barrier_signal(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_barrier_signal(args: Arguments, orch: Orchestrator) -> int:
     orch.barrier_signal(args.name)
     return 0
 
 
 
-def _command_words(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD",
+def _command_words(parser: Any) -> None:
+    parser.add_argument("command", nargs=REMAINDER, metavar="CMD",
                         help="the command line, typed literally (quote it, or put it after --)")
 
 
-def _run_one_args(parser: argparse.ArgumentParser) -> None:
+def _run_one_args(parser: Any) -> None:
     parser.add_argument("index", metavar="IDX", help="worker index, 0-based")
     _command_words(parser)
 
 
-def _barrier_args(parser: argparse.ArgumentParser, wait: bool) -> None:
+def _barrier_args(parser: Any, wait: bool) -> None:
     parser.add_argument("name", metavar="NAME", help="barrier (tmux wait-for channel) name")
     if wait:
         parser.add_argument("--parties", type=_parties_arg, default=None, metavar="N",
@@ -207,16 +210,16 @@ def _parties_arg(text: str) -> int:
     except ValueError:
         value = 0
     if not 1 <= value <= MAX_PARTIES:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number from 1 to {MAX_PARTIES}")
+        raise bad_value(f"{text!r}: expected a whole number from 1 to {MAX_PARTIES}")
     return value
 
 
-def _barrier_status_args(parser: argparse.ArgumentParser) -> None:
+def _barrier_status_args(parser: Any) -> None:
     parser.add_argument("name", metavar="NAME", help="barrier name")
     json_flag(parser)
 
 
-def _watch_args(parser: argparse.ArgumentParser) -> None:
+def _watch_args(parser: Any) -> None:
     parser.add_argument("--interval", type=positive_float, default=1.0, metavar="S", help="seconds between refreshes [1]")
     parser.add_argument("--once", action="store_true", help="show one frame and exit")
 
@@ -229,7 +232,7 @@ def _workers_arg(text: str) -> int:
     except ValueError:
         value = 0
     if not 1 <= value <= MAX_WORKERS:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number from 1 to {MAX_WORKERS}")
+        raise bad_value(f"{text!r}: expected a whole number from 1 to {MAX_WORKERS}")
     return value
 
 

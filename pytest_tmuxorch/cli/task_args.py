@@ -3,12 +3,13 @@ subcommand that adds them to its parser, and their types.  The handlers are in :
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
-from typing import Any
-
 from ..errors import UsageError
-from .args import json_flag, positive_float
+from .args import REMAINDER, bad_value, json_flag, positive_float
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 LIST_HELP = "queue, waiting, running, done, failed or all [all]"
 
@@ -20,7 +21,7 @@ def _checked(check: Callable[[str], Any]) -> Callable[[str], Any]:
         try:
             return check(text)
         except UsageError as err:
-            raise argparse.ArgumentTypeError(f"{text!r}: {str(err).partition(': ')[2] or err}") from None
+            raise bad_value(f"{text!r}: {str(err).partition(': ')[2] or err}") from None
 
     return convert
 
@@ -43,7 +44,7 @@ def _task_timeout(text: str) -> float | None:
     return check_timeout(text)
 
 
-def enqueue_args(parser: argparse.ArgumentParser) -> None:
+def enqueue_args(parser: Any) -> None:
     parser.epilog = (
         "several words after -- run as an exact argv (no shell); a single word is a /bin/sh command line:\n"
         "  tmuxorch tasks-enqueue -- printf '%s\\n' 'a b'      argv, prints 'a b'\n"
@@ -52,7 +53,6 @@ def enqueue_args(parser: argparse.ArgumentParser) -> None:
         "  tmuxorch tasks-enqueue --after build,lint --timeout 600 --retries 2 -- make test\n"
         "prints the new task ID(s), one per line"
     )
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("-d", "--dir", dest="directory", metavar="DIR", help="working directory of the task [current directory]")
     parser.add_argument("-i", "--id", metavar="ID", help="task ID (a safe file name, unused) [generated, sorts by enqueue time]")
     parser.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VAL",
@@ -66,15 +66,15 @@ def enqueue_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retries", type=_checked(_retries), default=0, metavar="N",
                         help="run a failing task again, up to N more times [0]")
     parser.add_argument("--stdin", action="store_true", help="read one shell command line per line of stdin (blank lines skipped)")
-    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD...", help="the command")
+    parser.add_argument("command", nargs=REMAINDER, metavar="-- CMD...", help="the command")
 
 
-def wait_timeout(parser: argparse.ArgumentParser, what: str) -> None:
+def wait_timeout(parser: Any, what: str) -> None:
     parser.add_argument("--timeout", dest="timeout_wait", type=positive_float, default=None, metavar="S",
                         help=f"give up {what} after S seconds (exit 1) [--tmux-timeout, 10]")
 
 
-def list_args(parser: argparse.ArgumentParser) -> None:
+def list_args(parser: Any) -> None:
     parser.add_argument("state", nargs="?", default="all", type=_state, metavar="STATE", help=LIST_HELP)
     parser.add_argument("--json", action="store_true", help="print JSON: every field of every task")
 
@@ -83,7 +83,7 @@ def _state(text: str) -> str:
     from ..tasks.queue import LIST_STATES
 
     if text not in LIST_STATES:
-        raise argparse.ArgumentTypeError(f"unknown state {text!r}: choose one of {', '.join(LIST_STATES)}")
+        raise bad_value(f"unknown state {text!r}: choose one of {', '.join(LIST_STATES)}")
     return text
 
 
@@ -93,7 +93,7 @@ def lines_type(text: str) -> int:
     except ValueError:
         value = -1
     if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 0")
+        raise bad_value(f"{text!r}: expected a whole number >= 0")
     return value
 
 
@@ -103,15 +103,15 @@ def non_negative(text: str) -> float:
     except ValueError:
         value = -1.0
     if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a number >= 0")
+        raise bad_value(f"{text!r}: expected a number >= 0")
     return value
 
 
-def id_arg(parser: argparse.ArgumentParser) -> None:
+def id_arg(parser: Any) -> None:
     parser.add_argument("id", metavar="ID", help="task ID (see tasks-list)")
 
 
-def tail_args(parser: argparse.ArgumentParser) -> None:
+def tail_args(parser: Any) -> None:
     id_arg(parser)
     parser.add_argument("--err", action="store_true", help="show stderr (logs/ID.err) instead of stdout")
     parser.add_argument("-n", "--lines", type=lines_type, default=100, metavar="N", help="last N lines [100]")
@@ -122,13 +122,13 @@ def tail_args(parser: argparse.ArgumentParser) -> None:
                         help="with --follow: give up after S seconds (exit 1) [no limit]")
 
 
-def cancel_args(parser: argparse.ArgumentParser) -> None:
+def cancel_args(parser: Any) -> None:
     id_arg(parser)
     parser.add_argument("--grace", type=non_negative, default=2.0, metavar="S",
                         help="seconds between SIGTERM and SIGKILL for a running task [2]")
 
 
-def health_args(parser: argparse.ArgumentParser) -> None:
+def health_args(parser: Any) -> None:
     parser.add_argument("--requeue", action="store_true",
                         help="put stale running tasks back in queue/, after ending what still runs of them")
     parser.add_argument("--grace", type=non_negative, default=2.0, metavar="S",
@@ -136,7 +136,7 @@ def health_args(parser: argparse.ArgumentParser) -> None:
     json_flag(parser)
 
 
-def clean_args(parser: argparse.ArgumentParser) -> None:
+def clean_args(parser: Any) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--hours", type=non_negative, metavar="N", help="remove tasks that ended more than N hours ago")
     which.add_argument("--keep", type=lines_type, metavar="N", help="keep the newest N finished tasks, remove the rest")
@@ -144,7 +144,7 @@ def clean_args(parser: argparse.ArgumentParser) -> None:
     json_flag(parser)
 
 
-def wait_args(parser: argparse.ArgumentParser) -> None:
+def wait_args(parser: Any) -> None:
     parser.add_argument("ids", nargs="*", metavar="ID", help="tasks to wait for [all: until nothing is queued, waiting or running]")
     wait_timeout(parser, "waiting")
     parser.add_argument("--json", action="store_true", help="print the finished tasks as JSON")
@@ -153,7 +153,7 @@ def wait_args(parser: argparse.ArgumentParser) -> None:
                      "On a terminal, a progress bar on stderr shows how far the queue is from empty.")
 
 
-def worker_args(parser: argparse.ArgumentParser) -> None:
+def worker_args(parser: Any) -> None:
     parser.add_argument("tasks_dir", metavar="TASKS_DIR", help="root of the task queue")
     parser.add_argument("worker_id", metavar="WORKER_ID", help="name of this loop (one live loop per name)")
     parser.add_argument("--idle-poll", type=positive_float, default=0.02, metavar="S",

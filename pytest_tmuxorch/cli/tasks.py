@@ -8,13 +8,11 @@ for ``tasks-health``); 2 bad usage (bad argument, unknown task ID, unknown state
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
-from typing import TYPE_CHECKING
 
 from ..errors import TmuxorchError, UsageError
-from .args import CommandSpec, Handler, json_flag, no_args
+from .args import Arguments, json_flag, no_args
 from .output import print_json, print_table
 from .task_args import (
     cancel_args,
@@ -29,16 +27,18 @@ from .task_args import (
     worker_args,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..loops import PaneQueue
     from ..orchestrator import Orchestrator
     from ..tasks.store import Task
+    from .args import CommandSpec, Handler
 
 
 def _guarded(handler: Handler) -> Handler:
     """Filesystem trouble (permissions, a file where a directory should be) as a one-line error."""
 
-    def run(args: argparse.Namespace, orch: Orchestrator) -> int:
+    def run(args: Arguments, orch: Orchestrator) -> int:
         try:
             return handler(args, orch)
         except OSError as err:
@@ -101,13 +101,13 @@ def _after(queue: PaneQueue, values: list[str]) -> list[str]:
 # --- handlers ------------------------------------------------------------------------------------
 
 
-def cmd_init(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_init(args: Arguments, orch: Orchestrator) -> int:
     for name, path in _queue(orch).init().items():
         print(f"{name:<11} {path}")
     return 0
 
 
-def cmd_paths(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_paths(args: Arguments, orch: Orchestrator) -> int:
     paths = _queue(orch).paths()
     if args.json:
         print_json({name: str(path) for name, path in paths.items()})
@@ -117,7 +117,7 @@ def cmd_paths(args: argparse.Namespace, orch: Orchestrator) -> int:
     return 0
 
 
-def cmd_enqueue(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_enqueue(args: Arguments, orch: Orchestrator) -> int:
     from ..tasks.store import parse_env_assignment
 
     env = dict(parse_env_assignment(item) for item in args.env)
@@ -144,7 +144,7 @@ def cmd_enqueue(args: argparse.Namespace, orch: Orchestrator) -> int:
     return 0
 
 
-def cmd_start(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_start(args: Arguments, orch: Orchestrator) -> int:
     started = _queue(orch).start(timeout=args.timeout_wait)
     if started:
         print(f"started worker loops: {' '.join(started)}")
@@ -153,7 +153,7 @@ def cmd_start(args: argparse.Namespace, orch: Orchestrator) -> int:
     return 0
 
 
-def cmd_stop(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_stop(args: Arguments, orch: Orchestrator) -> int:
     stopped = _queue(orch).stop(timeout=args.timeout_wait)
     if stopped:
         print(f"stopped worker loops: {' '.join(stopped)}")
@@ -170,7 +170,7 @@ def _row(task: Task, now: float) -> list[str]:
             _short(task.command_text) if task.command else _short(task.error or "")]
 
 
-def cmd_list(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_list(args: Arguments, orch: Orchestrator) -> int:
     tasks = _queue(orch).list(args.state)
     if args.json:
         print_json([task.as_dict() for task in tasks])
@@ -184,7 +184,7 @@ def cmd_list(args: argparse.Namespace, orch: Orchestrator) -> int:
     return 0
 
 
-def cmd_tail(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_tail(args: Arguments, orch: Orchestrator) -> int:
     queue = _queue(orch)
     if not args.follow:
         if args.timeout_wait is not None:
@@ -199,19 +199,19 @@ def cmd_tail(args: argparse.Namespace, orch: Orchestrator) -> int:
     return 1 if code is None else code
 
 
-def cmd_cancel(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_cancel(args: Arguments, orch: Orchestrator) -> int:
     task = _queue(orch).cancel(args.id, grace=args.grace)
     print(f"cancelled {task.id} (now in failed/)")
     return 0
 
 
-def cmd_retry(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_retry(args: Arguments, orch: Orchestrator) -> int:
     task = _queue(orch).retry(args.id)
     print(f"requeued {task.id} (attempt {task.attempt} so far)")
     return 0
 
 
-def cmd_health(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_health(args: Arguments, orch: Orchestrator) -> int:
     health = _queue(orch).health(requeue=args.requeue, grace=args.grace)
     if args.json:
         print_json(health.as_dict())
@@ -239,7 +239,7 @@ def cmd_health(args: argparse.Namespace, orch: Orchestrator) -> int:
     return 0 if health.ok else 1
 
 
-def cmd_clean(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_clean(args: Arguments, orch: Orchestrator) -> int:
     going = _queue(orch).clean(keep=args.keep, hours=args.hours, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     if args.json:
@@ -251,7 +251,7 @@ def cmd_clean(args: argparse.Namespace, orch: Orchestrator) -> int:
     return 0
 
 
-def cmd_wait(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_wait(args: Arguments, orch: Orchestrator) -> int:
     from .progress import progress_bar
 
     queue = _queue(orch)
@@ -272,7 +272,7 @@ def cmd_wait(args: argparse.Namespace, orch: Orchestrator) -> int:
     return 1 if failed else 0
 
 
-def cmd_worker(args: argparse.Namespace, orch: Orchestrator) -> int:
+def cmd_worker(args: Arguments, orch: Orchestrator) -> int:
     from ..tasks.worker import main
 
     return main(args.tasks_dir, args.worker_id, idle_poll=args.idle_poll, grace=args.grace)
