@@ -10,6 +10,7 @@ still gets its panes into the report and its server torn down.
 from __future__ import annotations
 
 import itertools
+import os
 import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._log import get_logger
-from .errors import UsageError
+from .errors import TmuxorchError, UsageError
 from .plugin import LIVE, RECORD, SESSION_LIVE, reap_once, resolve_settings
 from .servers import keep_server, kept_path_for, kill_server_at, new_socket_path, runtime_dir
 from .settings import Settings
@@ -61,13 +62,27 @@ class Live:
         return "\n".join(lines) + "\n"
 
     def finish(self) -> None:
-        """Tear down after the test: kill the server, or keep it (``--tmuxorch-keep``)."""
-        self.orchestrator.close()
+        """Tear down after the test: kill the server, or keep it (``--tmuxorch-keep``).
+
+        The kill goes over the orchestrator's own connection (no new tmux process); whatever goes
+        wrong there, the server is killed by its socket as a last resort."""
         if self.kept_path:
+            self.orchestrator.close()
             keep_server(self.socket_path, self.kept_path)
-        elif self.socket_path:
+            return
+        if not self.socket_path:
+            self.orchestrator.close()
+            return
+        try:
+            pid = self.orchestrator.tmux.kill_server()
+        except (TmuxorchError, OSError) as err:
+            log.debug("killing tmux server %s: %s", self.socket_path, err)
+            pid = None
+        finally:
+            self.orchestrator.close()
+        if os.path.exists(self.socket_path):
             pid = kill_server_at(self.socket_path, timeout=self.orchestrator.settings.timeout)
-            log.debug("killed tmux server %s on %s", pid, self.socket_path)
+        log.debug("killed tmux server %s on %s", pid, self.socket_path)
 
 
 # --- plain functions ---------------------------------------------------------------------------

@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 
 from . import terminal
-from ._proc import wait_until
+from ._proc import foreground_group, group_running, wait_until
 from .errors import TmuxorchError, WaitTimeoutError
 from .output import skip_lines
-from .terminal import Typed, foreground_job, last_typed, look, look_command, parse_look, remember
+from .terminal import Typed, foreground_job, last_typed, look, look_command, look_from_title, parse_look, remember
 
 TYPE_CHECKING = False  # typing costs the console script's start-up (run-one types through here)
 if TYPE_CHECKING:
@@ -43,54 +43,88 @@ def output_start(tmux: Tmux, typed: Typed, marks: list[Mark], data: bytes) -> in
 def deliver(tmux: Tmux, pane_ids: list[str], build: Callable[[str], list[Command]], *, kind: str, lines: int,
             signal: bool = False, timeout: float | None = None) -> None:
     """Send input to each pane in ``pane_ids`` (``build(pane_id)`` gives its tmux commands), in one
-    atomic chain once every pane has settled; remember it as each pane's last input."""
+    atomic chain once every pane has settled for it; remember it as each pane's last input.
+    ``signal``: the input holds a key the terminal turns into a signal."""
     timeout = tmux.timeout if timeout is None else timeout
-    for pane_id in pane_ids:
-        settle(tmux, pane_id, timeout)
-    # Who holds each terminal is read now, before the input goes out (it may start a job at once);
-    # the rest of the look is taken in the same chain as the input.
-    jobs = [foreground_job(_shell_pid(tmux, pane_id)) for pane_id in pane_ids]
+    earlier = [settle(tmux, pane_id, timeout, signal) for pane_id in pane_ids]
+    # Who holds each terminal is read now, before the input goes out (it may start a job at once).
+    # The rest of the look is the title the stream showed when the input went in (the control
+    # client gets every byte a pane wrote before a command's reply ahead of that reply), or,
+    # without a stream, a look taken in the same chain as the input.
+    pids = [_shell_pid(tmux, pane_id) for pane_id in pane_ids]
+    jobs = [foreground_job(pid) for pid in pids]
+    streams = [tmux.transport.stream(pane_id) if pid else None for pane_id, pid in zip(pane_ids, pids, strict=True)]
     chain: list[Command] = []
-    looks: list[int] = []
-    for pane_id in pane_ids:
-        looks.append(len(chain))
-        chain += [look_command(pane_id), *build(pane_id)]
+    looks: list[int | None] = []
+    for pane_id, stream in zip(pane_ids, streams, strict=True):
+        looks.append(None if stream is not None and stream.title_at(stream.end) is not None else len(chain))
+        chain += ([] if looks[-1] is None else [look_command(pane_id)]) + build(pane_id)
     outputs = tmux.chain(chain)
     sent = time.monotonic()
-    for pane_id, index, job in zip(pane_ids, looks, jobs, strict=True):
-        before = parse_look(outputs[index], job)
-        at_prompt = kind == "line" and before.at_prompt and tmux.settings.integration is not None
+    integrated = tmux.settings.integration is not None
+    for pane_id, index, job, pid, stream, previous in zip(pane_ids, looks, jobs, pids, streams, earlier, strict=True):
         anchor = tmux.transport.anchor(pane_id)
-        remember(tmux, pane_id, Typed("command" if at_prompt else kind, before.line if anchor is None else anchor,
-                                      before, lines, signal, sent))
+        title = stream.title_at(anchor) if stream is not None and anchor is not None else None
+        if index is not None:
+            before = parse_look(outputs[index], job)
+        elif title is not None:
+            before = look_from_title(title, job, pid)
+        else:
+            before = look(tmux, pane_id)._replace(job=job)  # the stream lost track meanwhile (rare)
+        command = kind == "line" and before.at_prompt and integrated
+        starting = sent if command else (previous.starting if previous is not None else None)
+        remember(tmux, pane_id, Typed("command" if command else kind, before.line if anchor is None else anchor,
+                                      before, lines, signal and integrated, sent, starting))
 
 
 def _shell_pid(tmux: Tmux, pane_id: str) -> int:
+    """The pane's shell, as the last input found it (a look the first time)."""
     typed = last_typed(tmux, pane_id)
-    return typed.before.shell_pid if typed is not None else look(tmux, pane_id).shell_pid
+    return typed.before.shell_pid if typed is not None and typed.before.shell_pid else look(tmux, pane_id).shell_pid
 
 
-def settle(tmux: Tmux, pane_id: str, timeout: float) -> None:
-    """Wait until the pane has taken in the last input, when more input could be lost otherwise."""
+def settle(tmux: Tmux, pane_id: str, timeout: float, signal: bool) -> Typed | None:
+    """Wait until input sent now to ``pane_id`` cannot be lost (the rules in terminal.py);
+    ``signal``: it holds a signal key.  Returns the last input, as far as it is now settled."""
     typed = last_typed(tmux, pane_id)
-    if typed is None or tmux.settings.integration is None or not terminal.needs_settling(typed):
-        return
+    if typed is None or tmux.settings.integration is None:
+        return typed
+    editing = typed.kind == "command"  # the shell may still be in its line editor
+    starting = signal and typed.starting is not None  # the command's program may not run yet
+    if not (typed.signal or editing or starting):
+        return typed
     stream = tmux.transport.stream(pane_id)
 
     def check() -> bool | None:
+        marks = "".join(mark.kind for mark in stream.marks_after(typed.anchor)) if stream is not None else None
+        if editing and not starting and not typed.signal and marks and ("C" in marks or "D" in marks):
+            return True  # the stream answers: no need to ask tmux
         now = look(tmux, pane_id)
         if now.shell_pid != typed.before.shell_pid:
             return True  # another shell now: the input went to one that is gone
-        if stream is not None:
-            output_since = stream.end > typed.anchor
-        else:
-            output_since = (now.line, now.column) != (typed.before.line, typed.before.column)
-        return True if terminal.settled(typed, now, output_since) else None
+        if editing and not terminal.left_readline(typed, now, marks):
+            return None
+        if starting and not terminal.program_started(typed, now):
+            return None
+        if typed.signal:
+            output_since = stream.end > typed.anchor if stream is not None else \
+                (now.line, now.column) != (typed.before.line, typed.before.column)
+            if not terminal.signal_handled(typed, now, output_since, _idle(now)):
+                return None
+        return True
 
     wait_until(check, timeout, lambda: WaitTimeoutError(
         f"pane {pane_id}: the terminal did not take in the last input within {timeout:g}s"),
         lambda remaining, attempt: tmux.transport.wait_activity(pane_id, remaining, attempt))
-    remember(tmux, pane_id, typed._replace(settled=True))
+    settled = typed._replace(kind="line" if editing else typed.kind, signal=False,
+                             starting=None if starting else typed.starting)
+    remember(tmux, pane_id, settled)
+    return settled
+
+
+def _idle(now: terminal.Look) -> bool:
+    """Every process of the foreground job is asleep (waiting for input or a timer)."""
+    return not group_running(foreground_group(now.shell_pid)) if now.job else True
 
 
 def wait_panes_ready(tmux: Tmux, pane_ids: list[str], timeout: float | None = None) -> None:

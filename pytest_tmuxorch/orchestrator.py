@@ -103,20 +103,25 @@ class Orchestrator:
         wait_panes_ready(self.tmux, [status.pane_id for status in self.status()], timeout)
 
     def kill(self) -> bool:
-        """Kill the session, then the private server if no session is left.  False if not running.
+        """Kill the session, and the private server with it when no other session is left on it;
+        False if it was not running.  One tmux call, then a wait for the server to exit.
 
         Worker loops are stopped first: the tasks they run are ended and go back to ``queue/``."""
-        if not self.exists():
+        if not os.path.exists(self.tmux.socket_file):
             return False
         if (self.settings.tasks_root / "workers").is_dir():
             self.tasks.shutdown()
-        self.tmux.run("kill-session", "-t", layout.session_target(self.settings))
         try:
-            remaining = self.tmux.run("list-sessions", "-F", "#{session_id}")
+            pid, sessions, _ = self.tmux.chain([
+                ["display-message", "-p", "#{pid}"], ["list-sessions", "-F", "#{session_name}"],
+                ["kill-session", "-t", layout.session_target(self.settings)],
+            ])
         except (ServerNotFoundError, SessionNotFoundError):
-            remaining = []
-        if not remaining:
-            self.tmux.kill_server()
+            return False
+        if sessions == [self.settings.session]:  # it was the last: the server exits (exit-empty on)
+            self.tmux.transport.close()
+            self.tmux.wait_gone(int(pid[0]))
+            self.tmux.remove_socket(gone=True)
         log.debug("killed session %s on %s", self.settings.session, self.address)
         return True
 

@@ -124,7 +124,7 @@ class Pane:
         """The name of the program in the foreground of the pane (the shell at its prompt): of a
         pipeline, its first live process."""
         programs = foreground_programs(look(self.tmux, self.id).shell_pid)
-        return programs[0] if programs else look(self.tmux, self.id).command
+        return programs[0] if programs else "?"
 
     def wait_prompt(self, timeout: float | None = None) -> int:
         """Wait until the shell shows a prompt drawn after the last input, holding the terminal
@@ -141,7 +141,7 @@ class Pane:
             return now.status if terminal.new_prompt(typed, now) and now.status is not None else None
 
         def expired() -> Exception:
-            holder = seen[0].command or "?"
+            holder = (foreground_programs(seen[0].shell_pid) or ["?"])[0]
             return WaitTimeoutError(
                 f"{self.label}: the shell did not come back to its prompt within {timeout:g}s "
                 f"({holder!r} holds the terminal)", self.capture())
@@ -200,13 +200,13 @@ class Pane:
         if where not in WHERE:
             raise UsageError(f"invalid where {where!r}: choose one of {', '.join(WHERE)}")
         timeout = self._timeout(timeout)
-        import re
-
-        regex = pattern if isinstance(pattern, re.Pattern) else re.compile(re.escape(pattern))
         read = self._output_reader() if where == "output" else lambda: self.capture(history=where == "history")
 
         def check() -> str | None:
-            found = regex.search(read())
+            text = read()
+            if isinstance(pattern, str):
+                return pattern if pattern in text else None
+            found = pattern.search(text)
             return found.group(0) if found else None
 
         def expired() -> Exception:

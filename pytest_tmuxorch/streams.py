@@ -24,8 +24,9 @@ import threading
 from typing import NamedTuple
 
 STREAM_LIMIT = 16 << 20  # bytes kept per pane
-_MARK = re.compile(rb"\x1b\]133;([ABCD])(?:;(-?\d+))?[^\x07\x1b]*(?:\x07|\x1b\\)")
-_CARRY = 64  # a mark is shorter than this: an unfinished ESC near the end of a chunk is kept back
+# OSC 133 marks, and OSC 0/2 titles (the shell integration keeps its state in the title).
+_MARK = re.compile(rb"\x1b\](?:133;([ABCD])(?:;(-?\d+))?[^\x07\x1b]*|[02];([^\x07\x1b]*))(?:\x07|\x1b\\)")
+_CARRY = 512  # a mark or title is shorter than this: an unfinished one at the end of a chunk waits
 
 
 class Mark(NamedTuple):
@@ -67,6 +68,7 @@ class PaneStream:
         self.start = 0  # stream offset of data[0]
         self.data = bytearray()
         self.marks: list[Mark] = []
+        self.titles: list[tuple[int, str]] = []  # (offset after it, text) of each title set
         self.gaps: list[int] = []  # offsets where output may be missing before
         # One entry per chunk: the event position it came at, its stream offset, its arrival time.
         self.positions: list[int] = []
@@ -139,6 +141,18 @@ class PaneStream:
             index = bisect.bisect_right(self.marks, offset, key=lambda mark: mark.offset)
             return self.marks[index:]
 
+    def title_at(self, offset: int) -> str | None:
+        """The pane's title as the stream had set it at ``offset``; None when unknown (no title
+        seen since the client attached, or output may be missing since the last one)."""
+        with self.lock:
+            index = bisect.bisect_right(self.titles, offset, key=lambda title: title[0]) - 1
+            if index < 0:
+                return None
+            since = self.titles[index][0]
+            if any(since < gap <= offset for gap in self.gaps):
+                return None
+            return self.titles[index][1]
+
     def gap_between(self, begin: int, end: int) -> bool:
         with self.lock:
             return any(begin < gap <= end for gap in self.gaps)
@@ -149,6 +163,9 @@ class PaneStream:
         begin = max(self._scanned, self.start)
         window = bytes(self.data[begin - self.start:])
         for match in _MARK.finditer(window):
+            if match.group(3) is not None:
+                self.titles.append((begin + match.end(), match.group(3).decode("utf-8", errors="replace")))
+                continue
             status = int(match.group(2)) if match.group(2) is not None else None
             self.marks.append(Mark(match.group(1).decode(), begin + match.end(), status))
         last = window.rfind(b"\x1b")
@@ -162,6 +179,7 @@ class PaneStream:
         if cut > 0:
             del self.positions[:cut], self.offsets[:cut], self.times[:cut]
         self.marks = [mark for mark in self.marks if mark.offset > self.start]
+        self.titles = [title for title in self.titles if title[0] > self.start] or self.titles[-1:]
         self.gaps = [gap for gap in self.gaps if gap > self.start]
         before = [size for size in self.sizes if size.offset <= self.start]
         self.sizes = before[-1:] + self.sizes[len(before):]  # the size in force at the start stays

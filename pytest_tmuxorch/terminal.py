@@ -10,15 +10,18 @@ foreground process group, the shell's own pid while it reads its prompt, a job's
 the library sent to a pane: where its output starts and what state it left the terminal in; it is
 kept on the :class:`~pytest_tmuxorch.tmux.Tmux`, so every handle on the pane shares it.
 
-The rules that make input safe (:func:`needs_settling`), found by driving real programs:
+The rules that make input safe, found by driving real programs thousands of times (see
+ARCHITECTURE.md); :func:`~pytest_tmuxorch.inputs.settle` applies them before any input goes out:
 
-* A key that the terminal turns into a signal (C-c) must reach the program it is meant for: after
-  a command line, wait until the command holds the terminal (or has already ended).  Sent while
-  the shell still holds it, the signal goes to the shell and is lost.
-* When the kernel handles such a key it throws away any input waiting to be read: after one, wait
-  until the terminal shows it was handled (output after it, or the prompt back) before typing.
-* A command for the shell goes to the shell's prompt only: ``run`` waits for a prompt drawn after
-  the last input (never typing into a program that is exiting).
+* After a command line, the next input waits until the shell has left its line editor
+  (:func:`left_readline`): a paste before that is still bracketed for the editor, and the
+  command would read the bracket markers with it.
+* A key that the terminal turns into a signal (C-c) waits until the command's program holds the
+  terminal and runs its own code (:func:`program_started`): sent earlier, it reaches the shell,
+  or the child the shell forked while it still runs the shell's code, and is lost.
+* After such a key, the next input waits until the signal was handled (:func:`signal_handled`):
+  a dying program still reads a line typed before it is gone.
+* ``run`` types only at a prompt the shell drew after the last input (:func:`new_prompt`).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ BUILTIN_GRACE = 1.0
 # How long input waits for the terminal to show that it handled a signal key, at most: a program
 # that ignores the signal in silence shows nothing.
 SIGNAL_GRACE = 1.0
-_FIELDS = "#{pane_pid}\t#{pane_dead}\t#{history_size}\t#{cursor_y}\t#{cursor_x}\t#{pane_current_command}\t#{pane_title}"
+_FIELDS = "#{pane_pid}\t#{pane_dead}\t#{history_size}\t#{cursor_y}\t#{cursor_x}\t#{pane_title}"
 
 
 if TYPE_CHECKING:
@@ -52,7 +55,6 @@ if TYPE_CHECKING:
         running: bool  # the integration says a command runs
         job: bool  # a process group other than the shell's holds the terminal
         dead: bool
-        command: str  # the foreground program's name, as tmux sees it
         history: int  # lines of history above the screen
         row: int  # the cursor's row and column on the screen
         column: int
@@ -64,12 +66,13 @@ if TYPE_CHECKING:
         anchor: int  # where output after it starts: a stream offset (control) or an absolute line
         before: Look  # the pane as it was just before
         lines: int  # lines its echo takes on the screen
-        signal: bool  # it holds a key that the terminal turns into a signal (C-c, C-\, C-z)
+        signal: bool  # a key the terminal turns into a signal (C-c, C-\, C-z), not yet seen handled
         when: float  # time.monotonic() when it was sent
-        settled: bool = False  # the terminal has taken it in (see needs_settling)
+        starting: float | None = None  # when a command line was typed whose program has not yet
+        # been seen running (or ended): this input's, or an earlier one's
 else:
-    _Look = namedtuple("_Look", "prompt status running job dead command history row column shell_pid")
-    _Typed = namedtuple("_Typed", "kind anchor before lines signal when settled", defaults=[False])
+    _Look = namedtuple("_Look", "prompt status running job dead history row column shell_pid")
+    _Typed = namedtuple("_Typed", "kind anchor before lines signal when starting", defaults=[None])
 
 
 class Look(_Look):
@@ -95,19 +98,28 @@ def look_command(pane_id: str) -> Command:
 def parse_look(output: list[str], job: bool | None = None) -> Look:
     """The :class:`Look` that :func:`look_command` printed; ``job``: who held the terminal then,
     when the caller read it before (``/proc`` is read now otherwise)."""
-    parts = (output[0] if output else "").split("\t", 6)
-    pid, dead, history, row, column, command, title = parts + [""] * (7 - len(parts))
-    prompt = status = None
-    running = False
+    parts = (output[0] if output else "").split("\t", 5)
+    pid, dead, history, row, column, title = parts + [""] * (6 - len(parts))
+    shell_pid = int(pid) if pid.isdigit() else 0
+    return Look(*title_state(title), foreground_job(shell_pid) if job is None else job, dead == "1",
+                _number(history), _number(row), _number(column), shell_pid)
+
+
+def title_state(title: str) -> tuple[int | None, int | None, bool]:
+    """(prompt, status, running) from the pane title the integration sets."""
     if title.startswith(TITLE):
         fields = title[len(TITLE):].split(";")
         if fields == ["run"]:
-            running = True
-        elif len(fields) == 2 and fields[0].isdigit() and fields[1].lstrip("-").isdigit():
-            prompt, status = int(fields[0]), int(fields[1])
-    shell_pid = int(pid) if pid.isdigit() else 0
-    return Look(prompt, status, running, foreground_job(shell_pid) if job is None else job, dead == "1", command,
-                _number(history), _number(row), _number(column), shell_pid)
+            return None, None, True
+        if len(fields) == 2 and fields[0].isdigit() and fields[1].lstrip("-").isdigit():
+            return int(fields[0]), int(fields[1]), False
+    return None, None, False
+
+
+def look_from_title(title: str, job: bool, shell_pid: int) -> Look:
+    """A look built from the title the control client's stream shows (no tmux call; the
+    cursor's place is not known: zeros)."""
+    return Look(*title_state(title), job, False, 0, 0, 0, shell_pid)
 
 
 def _number(text: str) -> int:
@@ -150,22 +162,36 @@ def remember(tmux: Tmux, pane_id: str, typed: Typed) -> None:
     tmux.last_input[pane_id] = typed
 
 
-def needs_settling(typed: Typed | None) -> bool:
-    """Whether input sent now could be lost unless the pane settles first (see :func:`settled`)."""
-    return typed is not None and not typed.settled and (typed.kind == "command" or typed.signal)
-
-
-def settled(typed: Typed, now: Look, output_since: bool) -> bool:
-    """Has the terminal taken in ``typed``, so that more input is safe?
-
-    ``output_since``: the pane wrote something after ``typed`` was sent.
-    """
-    if now.dead or new_prompt(typed, now):
+def left_readline(typed: Typed, now: Look, marks: str | None) -> bool:
+    """Has the shell taken the command line ``typed`` (or an earlier one) and left its line
+    editor?  Until then a paste is still bracketed for it, and would reach the command with the
+    bracket markers.  ``marks``: the letters of the OSC 133 marks seen since ``typed`` (None
+    without a stream): C or D says so; else the title (bash's ``run``), a new prompt, a job, or
+    :data:`BUILTIN_GRACE` gone by (the command may have set the title itself)."""
+    if marks is not None and ("C" in marks or "D" in marks):
         return True
-    age = time.monotonic() - typed.when
-    if typed.signal:  # handled when the terminal showed it, or when nothing will show
-        return output_since or not now.job or age > SIGNAL_GRACE
-    return now.job or age > BUILTIN_GRACE  # a command: it took the terminal
+    late = time.monotonic() - typed.when > BUILTIN_GRACE
+    return now.running or now.job or new_prompt(typed, now) or now.dead or late
+
+
+def program_started(typed: Typed, now: Look) -> bool:
+    """Has the command line ``typed.starting`` started its program (a job holds the terminal and
+    runs its own code), or ended?  A builtin that reads input never hands the terminal over:
+    after :data:`BUILTIN_GRACE` it counts as started."""
+    grace = typed.starting is not None and time.monotonic() - typed.starting > BUILTIN_GRACE
+    return now.job or new_prompt(typed, now) or now.dead or grace
+
+
+def signal_handled(typed: Typed, now: Look, output_since: bool, idle: bool) -> bool:
+    """Has the terminal handled the signal key ``typed``?  Either the program died of it and the
+    shell drew its prompt, or it survived: the terminal showed something since the key and every
+    process of the job is asleep again, waiting for input (a dying program would still read a
+    line typed now).  After :data:`SIGNAL_GRACE` without a sign, it counts as handled."""
+    if new_prompt(typed, now) or now.dead:
+        return True
+    if now.job and output_since and idle:
+        return True
+    return time.monotonic() - typed.when > SIGNAL_GRACE
 
 
 def new_prompt(typed: Typed | None, now: Look) -> bool:

@@ -115,30 +115,33 @@ class Tmux:
 
     def kill_server(self, timeout: float | None = None) -> int | None:
         """Kill this server (only this one: always addressed by our socket) and wait until it is
-        gone; return its pid (None if no server answered).
-
-        ``kill-server`` returns before the server has exited : wait for its pid to go.
-        A server that outlives the wait is killed by that pid: it is the one on our socket.
-        """
+        gone; return its pid (None if no server answered).  One tmux call, which learns the pid
+        and kills, then a wait for that pid (see :meth:`wait_gone`)."""
         timeout = timeout or self.timeout
-        pid = self.server_pid()
         try:
-            self.run("kill-server")
-        except ServerNotFoundError:
-            pass
+            pid: int | None = int(self.chain([["display-message", "-p", "#{pid}"], ["kill-server"]])[0][0])
+        except (ServerNotFoundError, SessionNotFoundError, IndexError, ValueError):
+            pid = None
         self.transport.close()
         if pid is not None:
-            try:
-                wait_pid_gone(pid, timeout)
-            except TmuxTimeoutError:
-                log.debug("tmux server %d survived kill-server: sending SIGKILL", pid)
-                kill_and_wait(pid, timeout)
-        self.remove_socket()
+            self.wait_gone(pid, timeout)
+        self.remove_socket(gone=pid is not None)
         return pid
 
-    def remove_socket(self) -> None:
-        """tmux leaves its socket file behind when the server exits: remove it if nobody listens."""
-        if is_socket(self.socket_file) and not self.server_running():
+    def wait_gone(self, pid: int, timeout: float | None = None) -> None:
+        """Wait until the server ``pid`` has exited: ``kill-server`` returns before it has.  One
+        that outlives the wait is killed by that pid: it is the one on our socket."""
+        timeout = timeout or self.timeout
+        try:
+            wait_pid_gone(pid, timeout)
+        except TmuxTimeoutError:
+            log.debug("tmux server %d survived kill-server: sending SIGKILL", pid)
+            kill_and_wait(pid, timeout)
+
+    def remove_socket(self, gone: bool = False) -> None:
+        """tmux leaves its socket file behind when the server exits: remove it if nobody listens
+        (``gone``: the server is known to have exited)."""
+        if is_socket(self.socket_file) and (gone or not self.server_running()):
             try:
                 os.unlink(self.socket_file)
             except FileNotFoundError:

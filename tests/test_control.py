@@ -184,7 +184,7 @@ def test_routing_tables() -> None:
     assert not control_safe([["display-message", "hello"]])  # would show on the control client
     assert not control_safe([["new-session", "-s", "x"]])  # would attach the control client
     assert control_safe([["new-session", "-d", "-s", "x"]])
-    assert not control_safe([["capture-pane"], ["kill-server"]])
+    assert control_safe([["display-message", "-p", "#{pid}"], ["kill-server"]])  # answered, then %exit
     assert not control_safe([["if-shell", "true", "display -p x"]])  # runs more commands
     assert not control_safe([["run-shell", "true"]]) and not control_safe([["start-server"]])
     assert not control_safe([[]])

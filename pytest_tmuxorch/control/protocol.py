@@ -221,14 +221,14 @@ _WRITING = frozenset({
     "respawn-pane", "respawnp", "respawn-window", "respawnw", "rename-window", "renamew",
     "rename-session", "rename", "clear-history", "clearhist", "swap-pane", "swapp",
     "move-window", "movew", "break-pane", "breakp", "join-pane", "joinp", "wait-for", "wait",
-    "new-session", "new",
+    "new-session", "new", "kill-server",
 })
 # Commands safe only with one of these flags: display-message prints (-p) instead of showing a
 # message on the client; wait-for signals (-S) or unlocks (-U) instead of blocking; new-session
 # stays detached (-d) instead of attaching the control client.
 _NEEDS_FLAG = {"display-message": "p", "display": "p", "wait-for": "SU", "wait": "SU", "new-session": "d", "new": "d"}
 # Commands that may end the control client's session: the connection is retired after them.
-ENDS_SESSION = frozenset({"kill-session", "kill-window", "killw", "kill-pane", "killp"})
+ENDS_SESSION = frozenset({"kill-session", "kill-window", "killw", "kill-pane", "killp", "kill-server"})
 
 
 def _flags(command: Command) -> str:
