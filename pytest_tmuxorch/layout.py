@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections import namedtuple
 
+from ._record import record
 from .errors import ServerNotFoundError, SessionNotFoundError, UsageError
 from .settings import LAYOUTS, MAX_WORKERS, Settings
 from .tmux import Tmux
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
         height: int
         worker: int | None  # 0-based worker index, None for the master window
 else:
-    _Status = namedtuple("_Status", "window window_index pane_index pane_id pid command dead exit_status width "
+    _Status = record("_Status", "window window_index pane_index pane_id pid command dead exit_status width "
                                     "height worker")
 
 

@@ -16,10 +16,10 @@ own (the shell may draw its prompt after the typed line's echo), and keeps ``$?`
 from __future__ import annotations
 
 import os
-from collections import namedtuple
 
 from . import terminal
 from ._proc import wait_until
+from ._record import record
 from .errors import TmuxorchError, WaitTimeoutError
 from .keys import paste_commands
 from .output import render, skip_lines
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
         output: str
         duration: float | None = None  # seconds, from its start mark to its end mark (None: unknown)
 else:
-    _Result = namedtuple("_Result", "command exit_code output duration", defaults=[None])
+    _Result = record("_Result", "command exit_code output duration", defaults=(None,))
 
 
 class RunResult(_Result):

@@ -10,13 +10,13 @@ touches tmux.  The limits and names other modules check against live here too.
 from __future__ import annotations
 
 import os
-from collections import namedtuple
 
+from ._record import record
 from .errors import UsageError
 
 # The console script reads its settings on every start: typing and re would cost more than the
 # tmux call it makes.  Type checkers read the block below; at run time the records are
-# collections.namedtuple built from the same field table.
+# tuples with named fields built from the same field table (see _record.py).
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
@@ -128,8 +128,8 @@ if TYPE_CHECKING:
         source: str
         text: bool = True
 else:
-    _Fields = namedtuple("_Fields", [field.name for field in FIELDS], defaults=[field.default for field in FIELDS])
-    Given = namedtuple("Given", ["value", "source", "text"], defaults=[True])
+    _Fields = record("_Fields", " ".join(field.name for field in FIELDS), defaults=tuple(field.default for field in FIELDS))
+    Given = record("Given", "value source text", defaults=(True,))
 
 
 class Settings(_Fields):

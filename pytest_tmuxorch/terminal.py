@@ -27,9 +27,9 @@ ARCHITECTURE.md); :func:`~pytest_tmuxorch.inputs.settle` applies them before any
 from __future__ import annotations
 
 import time
-from collections import namedtuple
 
 from ._proc import foreground_group, group_members, pid_alive, read_proc
+from ._record import record
 
 TYPE_CHECKING = False  # typing costs the console script's start-up (run-one types through here)
 if TYPE_CHECKING:
@@ -71,8 +71,8 @@ if TYPE_CHECKING:
         starting: float | None = None  # when a command line was typed whose program has not yet
         # been seen running (or ended): this input's, or an earlier one's
 else:
-    _Look = namedtuple("_Look", "prompt status running job dead history row column shell_pid")
-    _Typed = namedtuple("_Typed", "kind anchor before lines signal when starting", defaults=[None])
+    _Look = record("_Look", "prompt status running job dead history row column shell_pid")
+    _Typed = record("_Typed", "kind anchor before lines signal when starting", defaults=(None,))
 
 
 class Look(_Look):

@@ -114,3 +114,21 @@ def test_the_typed_declaration_matches_the_field_table() -> None:
     defaults = [eval(ast.unparse(item.value), vars(module)) for item in declared.body if isinstance(item, ast.AnnAssign)]
     assert names == [field.name for field in module.FIELDS] == list(Settings._fields)
     assert defaults == [field.default for field in module.FIELDS] == list(Settings())
+
+
+def test_records_behave_as_named_tuples() -> None:
+    """The records the start-up path uses instead of collections.namedtuple (see _record.py)."""
+    import pickle
+
+    from pytest_tmuxorch._record import record
+
+    point = record("Point", "x y z", defaults=(0,))
+    assert point(1, 2) == (1, 2, 0) and point(1, y=2, z=3).z == 3
+    assert point(1, 2)._asdict() == {"x": 1, "y": 2, "z": 0} and point(1, 2)._replace(y=5) == (1, 5, 0)
+    assert repr(point(1, 2)) == "Point(x=1, y=2, z=0)" and point._fields == ("x", "y", "z")
+    assert pickle.loads(pickle.dumps(Settings(workers=3))) == Settings(workers=3)
+    for bad in (lambda: point(1), lambda: point(1, 2, 3, 4), lambda: point(1, 2, w=1), lambda: point(1, 2, x=1)):
+        with pytest.raises(TypeError):
+            bad()
+    with pytest.raises(AttributeError):
+        point(1, 2).x = 5  # type: ignore[misc]
