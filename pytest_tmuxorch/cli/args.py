@@ -59,14 +59,39 @@ def worker_index(text: str) -> int:
         raise UsageError(f"invalid worker index {text!r}: expected a whole number (0-based)") from None
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise bad_value(f"{text!r}: expected a positive number of seconds")
-    return value
+def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argument type: a whole number from ``low`` (to ``high``)."""
+    wanted = f"a whole number from {low} to {high}" if high is not None else f"a whole number >= {low}"
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise bad_value(f"{text!r}: expected {wanted}") from None
+        if value < low or (high is not None and value > high):
+            raise bad_value(f"{text!r}: expected {wanted}")
+        return value
+
+    return convert
+
+
+def seconds(zero: bool = False) -> Callable[[str], float]:
+    """An argument type: a positive number of seconds (or, with ``zero``, a number >= 0)."""
+    wanted = "a number >= 0" if zero else "a positive number of seconds"
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not (value >= 0 if zero else value > 0):  # also false for nan
+            raise bad_value(f"{text!r}: expected {wanted}")
+        return value
+
+    return convert
+
+
+positive_float = seconds()
 
 
 def no_args(parser: Any) -> None:

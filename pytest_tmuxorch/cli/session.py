@@ -6,7 +6,7 @@ import os
 import sys
 
 from ..errors import TmuxorchError, UsageError
-from .args import REMAINDER, Arguments, bad_value, command_text, json_flag, no_args, positive_float, worker_index
+from .args import REMAINDER, Arguments, command_text, json_flag, no_args, positive_float, whole_number, worker_index
 from .output import print_json, print_table
 
 TYPE_CHECKING = False
@@ -205,13 +205,7 @@ def _barrier_args(parser: Any, wait: bool) -> None:
 def _parties_arg(text: str) -> int:
     from ..parties import MAX_PARTIES
 
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_PARTIES:
-        raise bad_value(f"{text!r}: expected a whole number from 1 to {MAX_PARTIES}")
-    return value
+    return whole_number(1, MAX_PARTIES)(text)
 
 
 def _barrier_status_args(parser: Any) -> None:
@@ -227,13 +221,7 @@ def _watch_args(parser: Any) -> None:
 def _workers_arg(text: str) -> int:
     from ..settings import MAX_WORKERS
 
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_WORKERS:
-        raise bad_value(f"{text!r}: expected a whole number from 1 to {MAX_WORKERS}")
-    return value
+    return whole_number(1, MAX_WORKERS)(text)
 
 
 SESSION_COMMANDS: list[CommandSpec] = [

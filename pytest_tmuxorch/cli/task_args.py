@@ -4,7 +4,7 @@ subcommand that adds them to its parser, and their types.  The handlers are in :
 from __future__ import annotations
 
 from ..errors import UsageError
-from .args import REMAINDER, bad_value, json_flag, positive_float
+from .args import REMAINDER, bad_value, json_flag, positive_float, seconds, whole_number
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -87,24 +87,8 @@ def _state(text: str) -> str:
     return text
 
 
-def lines_type(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise bad_value(f"{text!r}: expected a whole number >= 0")
-    return value
-
-
-def non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise bad_value(f"{text!r}: expected a number >= 0")
-    return value
+lines_type = whole_number(0)
+non_negative = seconds(zero=True)
 
 
 def id_arg(parser: Any) -> None:

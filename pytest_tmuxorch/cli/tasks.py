@@ -145,21 +145,18 @@ def cmd_enqueue(args: Arguments, orch: Orchestrator) -> int:
 
 
 def cmd_start(args: Arguments, orch: Orchestrator) -> int:
-    started = _queue(orch).start(timeout=args.timeout_wait)
-    if started:
-        print(f"started worker loops: {' '.join(started)}")
-    else:
-        print("every worker pane already runs a worker loop; nothing started")
+    _said(_queue(orch).start(timeout=args.timeout_wait), "started worker loops",
+          "every worker pane already runs a worker loop; nothing started")
     return 0
 
 
 def cmd_stop(args: Arguments, orch: Orchestrator) -> int:
-    stopped = _queue(orch).stop(timeout=args.timeout_wait)
-    if stopped:
-        print(f"stopped worker loops: {' '.join(stopped)}")
-    else:
-        print("no worker loop was running")
+    _said(_queue(orch).stop(timeout=args.timeout_wait), "stopped worker loops", "no worker loop was running")
     return 0
+
+
+def _said(loops: list[str], done: str, nothing: str) -> None:
+    print(f"{done}: {' '.join(loops)}" if loops else nothing)
 
 
 def _row(task: Task, now: float) -> list[str]:

@@ -18,16 +18,10 @@ def write_new(path: str, text: str, lock: bool = False) -> int | None:
     return the descriptor.  On failure (a full disk) nothing is left behind, and the error names
     ``path``."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
+    with _undone_on_error(fd, path):
         if lock:
             fcntl.flock(fd, fcntl.LOCK_EX)
         write_all(fd, text.encode())
-    except BaseException as err:
-        os.close(fd)
-        os.unlink(path)
-        if isinstance(err, OSError) and not err.filename:
-            raise OSError(err.errno, err.strerror, path) from None
-        raise
     if lock:
         return fd
     os.close(fd)
@@ -43,16 +37,29 @@ def reuse(spare: str, path: str, text: str) -> bool:
     except FileNotFoundError:
         return False
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
+    with _undone_on_error(fd, path):
         rewrite(fd, text)
-    except BaseException as err:
-        os.close(fd)
-        os.unlink(path)
-        if isinstance(err, OSError) and not err.filename:
-            raise OSError(err.errno, err.strerror, path) from None
-        raise
     os.close(fd)
     return True
+
+
+class _undone_on_error:
+    """On an error inside it: close ``fd``, remove ``path`` (nothing half-written is left) and
+    re-raise, naming ``path`` when the error named no file."""
+
+    def __init__(self, fd: int, path: str) -> None:
+        self.fd, self.path = fd, path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
+        if error is None:
+            return
+        os.close(self.fd)
+        os.unlink(self.path)
+        if isinstance(error, OSError) and not error.filename:
+            raise OSError(error.errno, error.strerror, self.path) from None
 
 
 def write_all(fd: int, data: bytes, offset: int | None = None) -> None:
