@@ -20,6 +20,7 @@ from typing import TypeVar
 import pytest
 
 from pytest_tmuxorch import Orchestrator, Settings
+from pytest_tmuxorch.loops import PaneQueue
 from pytest_tmuxorch.servers import kill_server_at, new_socket_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,6 +114,13 @@ def orch(settings: Settings) -> Iterator[Orchestrator]:
     yield orchestrator
     orchestrator.kill()
     orchestrator.close()
+
+
+@pytest.fixture
+def queue(orch: Orchestrator) -> Iterator[PaneQueue]:
+    """The orchestrator's task queue; its loops stopped after the test, whatever happened."""
+    yield orch.tasks
+    orch.tasks.stop()
 
 
 @pytest.fixture

@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import run_cli, wait_until
 
-from pytest_tmuxorch import Orchestrator
 from pytest_tmuxorch.errors import TaskStateError, UsageError
 from pytest_tmuxorch.loops import PaneQueue
 from pytest_tmuxorch.tasks import TaskQueue
@@ -22,13 +20,6 @@ from pytest_tmuxorch.tasks import TaskQueue
 def transport() -> str:
     """The queue does not talk to tmux but to start its loops: one transport is enough here."""
     return "control"
-
-
-@pytest.fixture
-def queue(orch: Orchestrator) -> Iterator[PaneQueue]:
-    """The orchestrator's task queue; its loops stopped after the test, whatever happened."""
-    yield orch.tasks
-    orch.tasks.stop()
 
 
 def one_line_error(done: subprocess.CompletedProcess[str], status: int, text: str) -> None:

@@ -25,12 +25,6 @@ def transport() -> str:
 
 
 @pytest.fixture
-def queue(orch: Orchestrator) -> Iterator[PaneQueue]:
-    yield orch.tasks
-    orch.tasks.stop()
-
-
-@pytest.fixture
 def single(settings: Settings) -> Iterator[PaneQueue]:
     """The queue of an orchestrator with one worker pane: tasks run one at a time, in claim order."""
     orchestrator = Orchestrator(settings.replace(workers=1))

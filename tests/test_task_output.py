@@ -10,7 +10,6 @@ import re
 import select
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,12 +24,6 @@ from pytest_tmuxorch.tasks import TaskQueue
 def transport() -> str:
     """The queue does not talk to tmux but to start its loops: one transport is enough here."""
     return "control"
-
-
-@pytest.fixture
-def queue(orch: Orchestrator) -> Iterator[PaneQueue]:
-    yield orch.tasks
-    orch.tasks.stop()
 
 
 def read_line(proc: subprocess.Popen[bytes], timeout: float = 15) -> bytes:
