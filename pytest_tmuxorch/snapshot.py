@@ -39,7 +39,7 @@ from .errors import UsageError
 from .screen import Screen, describe_difference
 
 if TYPE_CHECKING:
-    from syrupy.data import SnapshotCollection
+    from syrupy.data import SnapshotCollection, SnapshotCollections
     from syrupy.location import PyTestLocation
     from syrupy.types import PropertyFilter, PropertyMatcher, SerializableData, SerializedData
 
@@ -58,6 +58,15 @@ class ScreenExtension(SingleFileSnapshotExtension):
         # syrupy's single-file layout, <dir>/<test file>/, under our directory (its own
         # dirname reads the base class's, whatever a subclass sets)
         return str(Path(test_location.filepath).parent / cls.snapshot_dirname / test_location.basename)
+
+    def discover_snapshots(
+        self, *, test_location: PyTestLocation, ignore_extensions: list[str] | None = None
+    ) -> SnapshotCollections:
+        # The pictures are not snapshots: hidden from discovery, syrupy never reports them as
+        # unknown nor deletes them (syrupy 6 would, right after writing them).
+        return super().discover_snapshots(
+            test_location=test_location, ignore_extensions=[*(ignore_extensions or []), "svg"]
+        )
 
     def serialize(
         self,
