@@ -21,7 +21,7 @@ TYPE_CHECKING = False  # typing costs the console script's start-up (run-one typ
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .streams import Mark
+    from .streams import Mark, PaneStream
     from .tmux import Tmux
     from .transport import Command
 
@@ -74,7 +74,7 @@ def deliver(tmux: Tmux, pane_ids: list[str], build: Callable[[str], list[Command
         command = kind == "line" and before.at_prompt and integrated
         starting = sent if command else (previous.starting if previous is not None else None)
         remember(tmux, pane_id, Typed("command" if command else kind, before.line if anchor is None else anchor,
-                                      before, lines, signal and integrated, sent, starting))
+                                      before, lines, signal and integrated, sent, starting, command))
 
 
 def _shell_pid(tmux: Tmux, pane_id: str) -> int:
@@ -91,13 +91,14 @@ def settle(tmux: Tmux, pane_id: str, timeout: float, signal: bool) -> Typed | No
         return typed
     editing = typed.kind == "command"  # the shell may still be in its line editor
     starting = signal and typed.starting is not None  # the command's program may not run yet
-    if not (typed.signal or editing or starting):
-        return typed
     stream = tmux.transport.stream(pane_id)
+    if not (typed.signal or editing or starting or _maybe_between(typed, stream)):
+        return typed
 
     def check() -> bool | None:
         marks = "".join(mark.kind for mark in stream.marks_after(typed.anchor)) if stream is not None else None
-        if editing and not starting and not typed.signal and marks and ("C" in marks or "D" in marks):
+        if editing and not starting and not typed.signal and marks and ("C" in marks or "D" in marks) \
+                and not _maybe_between(typed, stream):
             return True  # the stream answers: no need to ask tmux
         now = look(tmux, pane_id)
         if now.shell_pid != typed.before.shell_pid:
@@ -111,7 +112,7 @@ def settle(tmux: Tmux, pane_id: str, timeout: float, signal: bool) -> Typed | No
                 (now.line, now.column) != (typed.before.line, typed.before.column)
             if not terminal.signal_handled(typed, now, output_since, _idle(now)):
                 return None
-        return True
+        return None if terminal.between_commands(typed, now) else True
 
     wait_until(check, timeout, lambda: WaitTimeoutError(
         f"pane {pane_id}: the terminal did not take in the last input within {timeout:g}s"),
@@ -120,6 +121,18 @@ def settle(tmux: Tmux, pane_id: str, timeout: float, signal: bool) -> Typed | No
                              starting=None if starting else typed.starting)
     remember(tmux, pane_id, settled)
     return settled
+
+
+def _maybe_between(typed: Typed, stream: PaneStream | None) -> bool:
+    """Could the shell be between the command line ``typed`` and what follows it
+    (:func:`terminal.between_commands`)?  Answered from the stream's title and ``/proc`` where
+    it can be (no tmux call); True means: look."""
+    if not typed.shell or time.monotonic() - typed.when > terminal.BUILTIN_GRACE:
+        return False
+    title = stream.title_at(stream.end) if stream is not None else None
+    if title is None:
+        return True
+    return terminal.title_state(title)[2] and not foreground_job(typed.before.shell_pid)
 
 
 def _idle(now: terminal.Look) -> bool:

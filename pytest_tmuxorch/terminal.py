@@ -21,6 +21,10 @@ ARCHITECTURE.md); :func:`~pytest_tmuxorch.inputs.settle` applies them before any
   or the child the shell forked while it still runs the shell's code, and is lost.
 * After such a key, the next input waits until the signal was handled (:func:`signal_handled`):
   a dying program still reads a line typed before it is gone.
+* After a command line, while no job holds the terminal and the shell is not at a prompt, the
+  next input waits for one or the other (:func:`between_commands`): the shell is forking, or
+  back from the command but not yet reading; a line typed then would reach it as typeahead,
+  taken for input to a program, and a signal key would reach the shell's line editor.
 * ``run`` types only at a prompt the shell drew after the last input (:func:`new_prompt`).
 """
 
@@ -70,9 +74,10 @@ if TYPE_CHECKING:
         when: float  # time.monotonic() when it was sent
         starting: float | None = None  # when a command line was typed whose program has not yet
         # been seen running (or ended): this input's, or an earlier one's
+        shell: bool = False  # a command line typed at the shell's prompt (kept once it settles)
 else:
     _Look = record("_Look", "prompt status running job dead history row column shell_pid")
-    _Typed = record("_Typed", "kind anchor before lines signal when starting", defaults=(None,))
+    _Typed = record("_Typed", "kind anchor before lines signal when starting shell", defaults=(None, False))
 
 
 class Look(_Look):
@@ -186,12 +191,23 @@ def signal_handled(typed: Typed, now: Look, output_since: bool, idle: bool) -> b
     """Has the terminal handled the signal key ``typed``?  Either the program died of it and the
     shell drew its prompt, or it survived: the terminal showed something since the key and every
     process of the job is asleep again, waiting for input (a dying program would still read a
-    line typed now).  After :data:`SIGNAL_GRACE` without a sign, it counts as handled."""
-    if new_prompt(typed, now) or now.dead:
+    line typed now).  Sent to the shell at its prompt, it is handled once the shell drew a new
+    one.  After :data:`SIGNAL_GRACE` without a sign, it counts as handled."""
+    to_shell = typed.before.at_prompt
+    if now.dead or (new_prompt(typed, now) and (not to_shell or (now.prompt or 0) > (typed.before.prompt or 0))):
         return True
     if now.job and output_since and idle:
         return True
     return time.monotonic() - typed.when > SIGNAL_GRACE
+
+
+def between_commands(typed: Typed, now: Look) -> bool:
+    """Is the shell between the command line ``typed`` and what follows it: running, yet no job
+    holds the terminal?  It is forking the command's program, running a builtin, or back from the
+    command and about to draw its prompt.  A builtin may read input (``read x``): after
+    :data:`BUILTIN_GRACE` since ``typed`` this no longer holds input back."""
+    fresh = time.monotonic() - typed.when <= BUILTIN_GRACE
+    return typed.shell and fresh and now.running and not now.job and not now.dead
 
 
 def new_prompt(typed: Typed | None, now: Look) -> bool:

@@ -41,6 +41,30 @@ def test_c_c_right_after_starting_a_program_reaches_it(orch: Orchestrator) -> No
     assert pane.current_command == "bash"
 
 
+def test_a_command_sent_while_the_shell_comes_back_to_its_prompt_gets_the_c_c(
+    orch: Orchestrator, tmp_path: Path
+) -> None:
+    # A slow prompt hook widens the moment between a command's end and the next prompt, when the
+    # shell reads nothing: typed then, the line would wait as typeahead, and the C-c meant for its
+    # program would reach the shell and throw the line away unread.
+    pane = orch.worker(0)
+    pane.run('PROMPT_COMMAND="$PROMPT_COMMAND; for ((i = 0; i < 100000; i++)); do :; done"')
+    started = tmp_path / "started"
+    pane.run("echo a")
+    pane.send(f"touch {started}; sleep 100")
+    pane.send_keys("C-c")
+    assert pane.wait_prompt() == 130
+    assert started.exists()
+    assert pane.run("echo x").output == "x\n"
+
+
+def test_c_c_at_the_prompt_then_a_command(orch: Orchestrator) -> None:
+    pane = orch.worker(1)
+    for _ in range(20):
+        pane.send_keys("C-c")  # the shell itself handles it, and draws a new prompt
+        assert pane.run("echo x").output == "x\n"
+
+
 def test_interrupt_returns_the_interrupted_status(orch: Orchestrator) -> None:
     pane = orch.worker(0)
     pane.send("sleep 100; echo never")
