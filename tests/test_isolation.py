@@ -88,6 +88,26 @@ def test_common_commands_start_without_heavy_imports(orch: Orchestrator, cli_env
     assert done.stdout.strip().splitlines()[-1] == f"0 {wanted}", done
 
 
+def test_the_installed_console_script_is_the_lean_one(orch: Orchestrator, cli_env: dict[str, str]) -> None:
+    """The script installed beside the interpreter is ours, not a wrapper generated from an entry
+    point (pip's imports re, enum, functools and collections first)."""
+    ours = REPO / "scripts" / "tmuxorch"
+    installed = Path(sys.executable).parent / "tmuxorch"
+    assert installed.read_text().split("\n", 1)[1] == ours.read_text().split("\n", 1)[1]
+    env = {key: value for key, value in cli_env.items() if key != "TMUXORCH_TRANSPORT"}
+
+    def imported(*argv: str) -> set[str]:
+        done = subprocess.run([sys.executable, "-X", "importtime", *argv], capture_output=True, text=True, env=env,
+                              timeout=30)
+        assert done.returncode == 0, done
+        return {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+
+    # beyond what the interpreter imports anyway (an editable install's import finder imports re)
+    added = imported(str(installed), "status") - imported("-c", "pass")
+    assert "pytest_tmuxorch.cli" in added
+    assert not added & {"re", "enum", "argparse", "subprocess", "typing"}, sorted(added)
+
+
 def test_help_and_errors_still_come_from_argparse(cli_env: dict[str, str]) -> None:
     done = run_cli("status", "--bogus", env=cli_env)
     assert (done.returncode, done.stderr.strip()) == (2, "tmuxorch: unrecognized arguments: --bogus")
