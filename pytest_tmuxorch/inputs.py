@@ -126,13 +126,17 @@ def settle(tmux: Tmux, pane_id: str, timeout: float, signal: bool) -> Typed | No
 def _maybe_between(typed: Typed, stream: PaneStream | None) -> bool:
     """Could the shell be between the command line ``typed`` and what follows it
     (:func:`terminal.between_commands`)?  Answered from the stream's title and ``/proc`` where
-    it can be (no tmux call); True means: look."""
-    if not typed.shell or time.monotonic() - typed.when > terminal.BUILTIN_GRACE:
+    it can be (no tmux call); True means: look.  Without a stream, it looks only within
+    :data:`~terminal.BUILTIN_GRACE` of the command line: a polling client sees ``run`` return at a
+    new prompt, so only a line sent with ``send`` can be followed by input while prompt hooks run."""
+    if not typed.shell:
         return False
+    fresh = time.monotonic() - typed.when <= terminal.BUILTIN_GRACE
     title = stream.title_at(stream.end) if stream is not None else None
     if title is None:
-        return True
-    return terminal.title_state(title)[2] and not foreground_job(typed.before.shell_pid)
+        return fresh
+    _, _, running, ended = terminal.title_state(title)
+    return (ended or (running and fresh)) and not foreground_job(typed.before.shell_pid)
 
 
 def _idle(now: terminal.Look) -> bool:
@@ -155,7 +159,7 @@ def wait_panes_ready(tmux: Tmux, pane_ids: list[str], timeout: float | None = No
                 continue
             if dead == "1":
                 raise TmuxorchError(f"pane {pane_id} has exited: its shell is not there to type into")
-            if title.startswith(terminal.TITLE) if integrated else (x, y) != ("0", "0"):
+            if terminal.title_state(title)[0] is not None if integrated else (x, y) != ("0", "0"):
                 waiting.discard(pane_id)
         return True if not waiting else None
 

@@ -2,7 +2,8 @@
 
 A shell with the package's integration (the ``bash`` and ``sh`` presets) sets the pane title to
 ``tmuxorch;<prompts drawn>;<last exit status>`` as it draws its prompt, and (bash) to
-``tmuxorch;run`` when a command starts; its output carries the OSC 133 marks (see streams.py).
+``tmuxorch;run`` when a command starts and ``tmuxorch;end`` when it ended (until the prompt is
+drawn: the user's prompt hooks run between); its output carries the OSC 133 marks (see streams.py).
 The kernel tells who holds the terminal: field ``tpgid`` of ``/proc/<shell pid>/stat`` is the
 foreground process group, the shell's own pid while it reads its prompt, a job's while one runs.
 
@@ -23,8 +24,9 @@ ARCHITECTURE.md); :func:`~pytest_tmuxorch.inputs.settle` applies them before any
   a dying program still reads a line typed before it is gone.
 * After a command line, while no job holds the terminal and the shell is not at a prompt, the
   next input waits for one or the other (:func:`between_commands`): the shell is forking, or
-  back from the command but not yet reading; a line typed then would reach it as typeahead,
-  taken for input to a program, and a signal key would reach the shell's line editor.
+  back from the command but not yet reading (its prompt hooks run, for as long as they take); a
+  line typed then would reach it as typeahead, taken for input to a program, and a signal key
+  would reach the shell's line editor.
 * ``run`` types only at a prompt the shell drew after the last input (:func:`new_prompt`).
 """
 
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
         prompt: int | None  # the number of the prompt the integrated shell shows (None: not at one)
         status: int | None  # with ``prompt``: the exit status of the command before it
         running: bool  # the integration says a command runs
+        ended: bool  # the integration says a command ended and the prompt is not drawn yet
         job: bool  # a process group other than the shell's holds the terminal
         dead: bool
         history: int  # lines of history above the screen
@@ -76,7 +79,7 @@ if TYPE_CHECKING:
         # been seen running (or ended): this input's, or an earlier one's
         shell: bool = False  # a command line typed at the shell's prompt (kept once it settles)
 else:
-    _Look = record("_Look", "prompt status running job dead history row column shell_pid")
+    _Look = record("_Look", "prompt status running ended job dead history row column shell_pid")
     _Typed = record("_Typed", "kind anchor before lines signal when starting shell", defaults=(None, False))
 
 
@@ -110,15 +113,15 @@ def parse_look(output: list[str], job: bool | None = None) -> Look:
                 _number(history), _number(row), _number(column), shell_pid)
 
 
-def title_state(title: str) -> tuple[int | None, int | None, bool]:
-    """(prompt, status, running) from the pane title the integration sets."""
+def title_state(title: str) -> tuple[int | None, int | None, bool, bool]:
+    """(prompt, status, running, ended) from the pane title the integration sets."""
     if title.startswith(TITLE):
         fields = title[len(TITLE):].split(";")
-        if fields == ["run"]:
-            return None, None, True
+        if fields in (["run"], ["end"]):
+            return None, None, fields == ["run"], fields == ["end"]
         if len(fields) == 2 and fields[0].isdigit() and fields[1].lstrip("-").isdigit():
-            return int(fields[0]), int(fields[1]), False
-    return None, None, False
+            return int(fields[0]), int(fields[1]), False, False
+    return None, None, False, False
 
 
 def look_from_title(title: str, job: bool, shell_pid: int) -> Look:
@@ -176,7 +179,7 @@ def left_readline(typed: Typed, now: Look, marks: str | None) -> bool:
     if marks is not None and ("C" in marks or "D" in marks):
         return True
     late = time.monotonic() - typed.when > BUILTIN_GRACE
-    return now.running or now.job or new_prompt(typed, now) or now.dead or late
+    return now.running or now.ended or now.job or new_prompt(typed, now) or now.dead or late
 
 
 def program_started(typed: Typed, now: Look) -> bool:
@@ -202,12 +205,14 @@ def signal_handled(typed: Typed, now: Look, output_since: bool, idle: bool) -> b
 
 
 def between_commands(typed: Typed, now: Look) -> bool:
-    """Is the shell between the command line ``typed`` and what follows it: running, yet no job
-    holds the terminal?  It is forking the command's program, running a builtin, or back from the
-    command and about to draw its prompt.  A builtin may read input (``read x``): after
-    :data:`BUILTIN_GRACE` since ``typed`` this no longer holds input back."""
-    fresh = time.monotonic() - typed.when <= BUILTIN_GRACE
-    return typed.shell and fresh and now.running and not now.job and not now.dead
+    """Is the shell between the command line ``typed`` and what follows it: no job holds the
+    terminal, and either the command ended and the prompt is not drawn yet (the prompt hooks
+    run), or a command runs (the shell forks its program, or runs a builtin)?  A builtin may read
+    input (``read x``): after :data:`BUILTIN_GRACE` since ``typed`` a running command no longer
+    holds input back."""
+    if not typed.shell or now.job or now.dead:
+        return False
+    return now.ended or (now.running and time.monotonic() - typed.when <= BUILTIN_GRACE)
 
 
 def new_prompt(typed: Typed | None, now: Look) -> bool:

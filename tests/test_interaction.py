@@ -44,14 +44,14 @@ def test_c_c_right_after_starting_a_program_reaches_it(orch: Orchestrator) -> No
 def test_a_command_sent_while_the_shell_comes_back_to_its_prompt_gets_the_c_c(
     orch: Orchestrator, tmp_path: Path
 ) -> None:
-    # A slow prompt hook widens the moment between a command's end and the next prompt, when the
-    # shell reads nothing: typed then, the line would wait as typeahead, and the C-c meant for its
-    # program would reach the shell and throw the line away unread.
+    # A slow prompt hook (1.5 s of the shell's own code) widens the moment between a command's end
+    # and the next prompt, when the shell reads nothing: typed then, the line would wait as
+    # typeahead, and the C-c meant for its program would reach the shell and throw the line away.
     pane = orch.worker(0)
-    pane.run('PROMPT_COMMAND="$PROMPT_COMMAND; for ((i = 0; i < 100000; i++)); do :; done"')
+    pane.run("PROMPT_COMMAND+='; t=${EPOCHREALTIME/./}; while ((${EPOCHREALTIME/./} - t < 1500000)); do :; done'")
     started = tmp_path / "started"
     pane.run("echo a")
-    pane.send(f"touch {started}; sleep 100")
+    pane.send(f": > {started}; sleep 100")  # the shell itself makes the file, then starts sleep
     pane.send_keys("C-c")
     assert pane.wait_prompt() == 130
     assert started.exists()
