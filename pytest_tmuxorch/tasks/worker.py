@@ -142,6 +142,16 @@ class Worker(Runner):
             self.stopping = True  # the pane or its server is gone, SIGHUP or not
         self._drain()
 
+    def _told_to_stop(self) -> bool:
+        """Has a signal or a hang-up come since the loop last looked?  The pane's terminal may
+        hang up while a claim runs: the task must not start in a loop whose pane is gone (its
+        siblings are stopping too, and one of them may be putting this very task back)."""
+        if not self.stopping and self.tty_fd >= 0:
+            poller = select.poll()
+            poller.register(self.tty_fd, 0)
+            self._woken(poller.poll(0))
+        return self.stopping
+
     def _drain(self) -> None:
         with contextlib.suppress(BlockingIOError):
             while os.read(self.wake_fd, 512):
@@ -162,6 +172,10 @@ class Worker(Runner):
                     continue
                 task, lock_fd = claimed
                 try:
+                    if self._told_to_stop():  # meanwhile: the task goes back unrun, its attempt not counted
+                        task.attempt -= 1
+                        self._requeue(task.reset(), lock_fd)
+                        break
                     self.execute(task, lock_fd)
                 except OSError as err:  # the queue's directories changed under us: say so, go on
                     self.say(f"error while running {task.id}: {err}")
