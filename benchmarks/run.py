@@ -1,6 +1,6 @@
 """The benchmark suite: each row measured side by side with its baselines, in the same run.
 
-    python benchmarks/run.py                 # everything (about 20 minutes), writes benchmarks/RESULTS.md
+    python benchmarks/run.py                 # everything (about 12 minutes, 9 of them the soak), writes benchmarks/RESULTS.md
     python benchmarks/run.py --quick         # fewer rounds and soak cycles
     python benchmarks/run.py --rows roundtrip,cli
 

@@ -15,6 +15,7 @@ import time
 from typing import IO, TYPE_CHECKING, NamedTuple
 
 from .errors import TmuxError
+from .tasks.text import duration
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -101,14 +102,7 @@ def _last_line(lines: list[str]) -> str:
 
 def runtime(seconds: float | None) -> str:
     """``4.2s``, ``3m05s``, ``2h07m``; ``-`` when unknown."""
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
+    return duration(seconds, decimals=1)
 
 
 def counts_line(frame: Frame) -> str:

@@ -64,18 +64,10 @@ def _when(stamp: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(stamp)) if stamp else "-"
 
 
-def duration(seconds: float | None) -> str:
-    """``0.52s``, ``3m07s``, ``2h05m``; ``-`` for None."""
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
-
-
 def _result(task: Task) -> str:
     """How a task ended, for a line: ``exit 3``, ``timed out after 1.00s (limit 1s)``..."""
+    from ..tasks.text import duration
+
     if task.timed_out:
         return f"timed out after {duration(task.runtime)} (limit {task.timeout:g}s)"
     if task.dependency_failed is not None:
@@ -160,6 +152,8 @@ def _said(loops: list[str], done: str, nothing: str) -> None:
 
 
 def _row(task: Task, now: float) -> list[str]:
+    from ..tasks.text import duration
+
     result = _result(task) or ("MALFORMED" if task.error and not task.command else "-")
     runtime = duration(now - task.started if task.state == "running" and task.started else task.runtime)
     return [task.id, task.state or "-", str(task.attempt), str(task.priority), task.worker or "-",

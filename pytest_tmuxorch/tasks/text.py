@@ -1,5 +1,5 @@
-"""Text rules of the task queue: how values are escaped on one line, and which IDs, names and
-commands are valid.  :mod:`.store` builds the task format on them."""
+"""Text rules of the task queue: how values are escaped on one line, which IDs, names and
+commands are valid, and how a duration reads.  :mod:`.store` builds the task format on them."""
 
 from __future__ import annotations
 
@@ -171,3 +171,14 @@ def state_word(state: str | None) -> str:
     """How a state reads in a message: ``queued``, ``waiting``, ``running``, ``done``..."""
     return {"queue": "queued", "waiting": "waiting for its dependencies", "running": "running", "done": "done",
             "failed": "failed", "quarantine": "quarantined (malformed)"}.get(state or "", "unknown")
+
+
+def duration(seconds: float | None, decimals: int = 2) -> str:
+    """A duration for people: ``0.52s`` (``decimals`` under a minute), ``3m07s``, ``2h05m``;
+    ``-`` when unknown."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.{decimals}f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
