@@ -91,8 +91,11 @@ def settle(tmux: Tmux, pane_id: str, timeout: float, signal: bool) -> Typed | No
         return typed
     editing = typed.kind == "command"  # the shell may still be in its line editor
     starting = signal and typed.starting is not None  # the command's program may not run yet
+    # A line typed into a program may not be read yet: a signal key would interrupt the reading.
+    reading = signal and typed.kind == "line" and not typed.shell and \
+        time.monotonic() - typed.when <= terminal.BUILTIN_GRACE
     stream = tmux.transport.stream(pane_id)
-    if not (typed.signal or editing or starting or _maybe_between(typed, stream)):
+    if not (typed.signal or editing or starting or reading or _maybe_between(typed, stream)):
         return typed
 
     def check() -> bool | None:
@@ -106,6 +109,8 @@ def settle(tmux: Tmux, pane_id: str, timeout: float, signal: bool) -> Typed | No
         if editing and not terminal.left_readline(typed, now, marks):
             return None
         if starting and not terminal.program_started(typed, now):
+            return None
+        if reading and not terminal.line_taken(typed, now, _echoed(typed, now, stream), _idle(now)):
             return None
         if typed.signal:
             output_since = stream.end > typed.anchor if stream is not None else \
@@ -137,6 +142,16 @@ def _maybe_between(typed: Typed, stream: PaneStream | None) -> bool:
         return fresh
     _, _, running, ended = terminal.title_state(title)
     return (ended or (running and fresh)) and not foreground_job(typed.before.shell_pid)
+
+
+def _echoed(typed: Typed, now: terminal.Look, stream: PaneStream | None) -> bool:
+    """Has the pane shown the whole echo of the line ``typed`` (its newlines included)?"""
+    if stream is None:
+        return now.line >= typed.before.line + typed.lines
+    try:
+        return stream.read(typed.anchor).count(b"\n") >= typed.lines
+    except LookupError:  # the stream no longer holds it: long since shown
+        return True
 
 
 def _idle(now: terminal.Look) -> bool:

@@ -20,6 +20,9 @@ ARCHITECTURE.md); :func:`~pytest_tmuxorch.inputs.settle` applies them before any
 * A key that the terminal turns into a signal (C-c) waits until the command's program holds the
   terminal and runs its own code (:func:`program_started`): sent earlier, it reaches the shell,
   or the child the shell forked while it still runs the shell's code, and is lost.
+* A signal key after a line typed into a program waits until the program has read that line and
+  gone on to the work it starts (:func:`line_taken`): a line editor that is slow to read a line
+  (Python 3.13's REPL) would take the key as an interrupt of the editing instead.
 * After such a key, the next input waits until the signal was handled (:func:`signal_handled`):
   a dying program still reads a line typed before it is gone.
 * After a command line, while no job holds the terminal and the shell is not at a prompt, the
@@ -188,6 +191,16 @@ def program_started(typed: Typed, now: Look) -> bool:
     after :data:`BUILTIN_GRACE` it counts as started."""
     grace = typed.starting is not None and time.monotonic() - typed.starting > BUILTIN_GRACE
     return now.job or new_prompt(typed, now) or now.dead or grace
+
+
+def line_taken(typed: Typed, now: Look, echoed: bool, idle: bool) -> bool:
+    """Has the program read the line ``typed`` and gone on to the work it starts?  A line editor
+    echoes a line as it reads it (the terminal echoes at once for a program that reads whole
+    lines), so: the whole line echoed, and every process of the job asleep again (``idle``); or
+    the program is gone.  A program that does not echo, or computes at once, is never seen so:
+    after :data:`BUILTIN_GRACE` since the line, it counts as taken."""
+    late = time.monotonic() - typed.when > BUILTIN_GRACE
+    return (echoed and idle) or not now.job or now.dead or late
 
 
 def signal_handled(typed: Typed, now: Look, output_since: bool, idle: bool) -> bool:

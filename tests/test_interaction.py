@@ -94,6 +94,53 @@ def test_send_after_a_repl_exit_reaches_the_shell(orch: Orchestrator, tmp_path: 
     assert (tmp_path / "out").read_text() == "reached\n"
 
 
+# A line editor that is slow to take in a line, as Python 3.13's REPL is (pure Python, redrawing
+# after every key): the terminal is in cbreak mode (no echo, keys one by one, C-c still a signal)
+# and the program echoes what it has read.
+SLOW_EDITOR = r"""
+import os, sys, termios, time, tty
+fd = sys.stdin.fileno()
+saved = termios.tcgetattr(fd)
+tty.setcbreak(fd)
+try:
+    while True:
+        sys.stdout.write("edit> "); sys.stdout.flush()
+        line = ""
+        try:
+            while True:
+                key = os.read(fd, 1).decode()
+                time.sleep(0.02)
+                if key in "\r\n":
+                    sys.stdout.write("\r\n"); sys.stdout.flush()
+                    break
+                line += key; sys.stdout.write(key); sys.stdout.flush()
+        except KeyboardInterrupt:
+            sys.stdout.write("\r\nINTERRUPTED WHILE EDITING\r\n"); continue
+        if line == "quit":
+            break
+        try:
+            time.sleep(100)
+        except KeyboardInterrupt:
+            sys.stdout.write(f"{line} interrupted\r\n")
+finally:
+    termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+"""
+
+
+def test_c_c_after_a_line_reaches_its_work_not_a_slow_line_editor(orch: Orchestrator, tmp_path: Path) -> None:
+    editor = tmp_path / "editor.py"
+    editor.write_text(SLOW_EDITOR)
+    pane = orch.worker(0)
+    pane.send(f"{PYTHON} {editor}")
+    pane.wait_for("edit> ")
+    for word in ("work", "more-work"):
+        pane.send(word)
+        pane.send_keys("C-c")  # meant for the work the line starts, not for the editor still reading it
+        assert pane.wait_for(re.compile(r"\w[\w-]* interrupted|INTERRUPTED WHILE EDITING")) == f"{word} interrupted"
+    pane.send("quit")
+    assert pane.run("echo back").output == "back\n"
+
+
 def test_quitting_a_full_screen_program_then_a_command(orch: Orchestrator) -> None:
     pane = orch.worker(0)
     pane.send("seq 1 1000 | less")
