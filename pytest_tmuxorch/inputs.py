@@ -136,12 +136,11 @@ def _maybe_between(typed: Typed, stream: PaneStream | None) -> bool:
     new prompt, so only a line sent with ``send`` can be followed by input while prompt hooks run."""
     if not typed.shell:
         return False
-    fresh = time.monotonic() - typed.when <= terminal.BUILTIN_GRACE
     title = stream.title_at(stream.end) if stream is not None else None
     if title is None:
-        return fresh
-    _, _, running, ended = terminal.title_state(title)
-    return (ended or (running and fresh)) and not foreground_job(typed.before.shell_pid)
+        return time.monotonic() - typed.when <= terminal.BUILTIN_GRACE
+    pid = typed.before.shell_pid  # who holds the terminal is read last: /proc costs more than the title
+    return terminal.between_commands(typed, look_from_title(title, False, pid)) and not foreground_job(pid)
 
 
 def _echoed(typed: Typed, now: terminal.Look, stream: PaneStream | None) -> bool:

@@ -146,9 +146,9 @@ class Worker(Runner):
         """Has a signal or a hang-up come since the loop last looked?  The pane's terminal may
         hang up while a claim runs: the task must not start in a loop whose pane is gone (its
         siblings are stopping too, and one of them may be putting this very task back)."""
-        if not self.stopping and self.tty_fd >= 0:
+        if not self.stopping:
             poller = select.poll()
-            poller.register(self.tty_fd, 0)
+            self._watch(poller)
             self._woken(poller.poll(0))
         return self.stopping
 
