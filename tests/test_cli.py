@@ -188,11 +188,10 @@ def test_barrier_wait_and_signal(cli_env: dict[str, str], orch: Orchestrator) ->
         env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        deadline = time.monotonic() + 10
-        while not any("@tmuxorch-waiter-phase1" in line for line in orch.tmux.run("show-options", "-s")):
-            assert time.monotonic() < deadline and waiter.poll() is None, "waiter never registered"
-            time.sleep(0.01)
-        assert waiter.poll() is None
+        wait_until(lambda: waiter.poll() is not None
+                   or any("@tmuxorch-waiter-phase1" in line for line in orch.tmux.run("show-options", "-s")),
+                   timeout=10, what="the waiter registered")
+        assert waiter.poll() is None, "the waiter ended before it registered"
         assert run_cli("barrier-signal", "phase1", env=cli_env).returncode == 0
         assert waiter.wait(timeout=10) == 0
     finally:
