@@ -29,7 +29,8 @@ else:
 log = get_logger("pytest_tmuxorch.transport")
 
 _NO_SERVER = ("no server running", "error connecting to", "server exited unexpectedly")
-_NO_SESSION = ("can't find session", "can't find window", "no sessions")
+# "no current target": a server with no session yet (one that another client is starting)
+_NO_SESSION = ("can't find session", "can't find window", "no sessions", "no current target")
 
 
 class Transport(Protocol):

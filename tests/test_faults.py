@@ -129,7 +129,8 @@ def test_a_fault_mid_task_never_runs_it_twice_at_once(
         assert "DUP" not in runs(tmp_path)
     else:
         assert finished.attempt == 2 and runs(tmp_path) == ["start 1", "start 2"]
-    no_traceback(*outputs, pane_logs(settings), *(pane.capture(history=True) for pane in orch.workers))
+    panes = orch.workers if orch.exists() else []  # kill-server, the task finished by a sibling: none
+    no_traceback(*outputs, pane_logs(settings), *(pane.capture(history=True) for pane in panes))
 
 
 def test_a_terminal_that_hangs_up_without_a_signal_stops_the_loop(tmp_path: Path, leftovers: list[Task]) -> None:
@@ -328,7 +329,7 @@ def run_at_once(env: dict[str, str], *commands: list[str]) -> list[subprocess.Co
 
 def test_concurrent_inits_all_succeed_with_one_session(cli_env: dict[str, str], settings: Settings) -> None:
     results = run_at_once(cli_env, *[["init", "2"]] * 3)
-    assert [done.returncode for done in results] == [0, 0, 0], results
+    assert [done.returncode for done in results] == [0, 0, 0], [done.stderr for done in results]
     assert sum("created session" in done.stdout for done in results) == 1, results
     orch = Orchestrator(settings)
     try:
@@ -337,6 +338,28 @@ def test_concurrent_inits_all_succeed_with_one_session(cli_env: dict[str, str], 
         orch.wait_ready()
     finally:
         orch.kill()
+        orch.close()
+
+
+def test_a_server_another_init_is_still_starting_counts_as_no_session(
+    cli_env: dict[str, str], settings: Settings
+) -> None:
+    # The moment a concurrent init's server is up but its session not yet made: tmux answers
+    # "no current target" to anything that names a session.
+    socket = settings.socket_path or ""
+    subprocess.run(["tmux", "-S", socket, "-f", "/dev/null", "start-server", ";", "set", "-g", "exit-empty", "off"],
+                   check=True)
+    orch = Orchestrator(settings)
+    try:
+        assert not orch.exists()
+        done = run_cli("status", env=cli_env)
+        assert (done.returncode, done.stderr) == (1, f"tmuxorch: no session 'agents' on tmux socket {socket!r} "
+                                                     "(run 'tmuxorch init')\n"), done
+        done = run_cli("init", "1", env=cli_env)
+        assert done.returncode == 0 and "created session" in done.stdout, done
+        assert len(orch.workers) == 1
+    finally:
+        orch.tmux.kill_server()
         orch.close()
 
 

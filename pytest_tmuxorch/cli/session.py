@@ -19,12 +19,12 @@ if TYPE_CHECKING:
 
 def cmd_init(args: Arguments, orch: Orchestrator) -> int:
     workers = args.count if args.count is not None else orch.settings.workers
-    existed = orch.exists()
+    created = orch.init(workers, wait=False)
     try:
-        created = orch.init(workers)
+        orch.wait_ready()
     except TmuxorchError:
-        if not existed:  # a session whose shells cannot start (--shell /no/such/shell): leave nothing
-            try:
+        if created:  # its shells cannot start (--shell /no/such/shell): leave nothing behind
+            try:  # (only a session this call made: a concurrent init's session is not ours)
                 orch.kill()
             except TmuxorchError:
                 pass
