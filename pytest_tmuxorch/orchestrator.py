@@ -11,6 +11,7 @@ import os
 from . import layout
 from ._log import get_logger
 from .errors import ServerNotFoundError, SessionNotFoundError, TmuxError, UsageError
+from .serverlock import ServerLock
 from .settings import Settings, from_env
 from .tmux import Tmux
 
@@ -111,15 +112,18 @@ class Orchestrator:
             return False
         if (self.settings.tasks_root / "workers").is_dir():
             self.tasks.shutdown()
-        try:
-            pid, sessions, _ = self.tmux.chain([
-                ["display-message", "-p", "#{pid}"], ["list-sessions", "-F", "#{session_name}"],
-                ["kill-session", "-t", layout.session_target(self.settings)],
-            ])
-        except (ServerNotFoundError, SessionNotFoundError):
-            return False
-        if sessions == [self.settings.session]:  # it was the last: the server exits (exit-empty on)
+        # Under the server lock until our control client has gone too: it was attached to the
+        # session, and tmux tells every control client when it goes (see serverlock.py).
+        with ServerLock.of(self.tmux.socket_file):
+            try:
+                pid, sessions, _ = self.tmux.chain([
+                    ["display-message", "-p", "#{pid}"], ["list-sessions", "-F", "#{session_name}"],
+                    ["kill-session", "-t", layout.session_target(self.settings)],
+                ])
+            except (ServerNotFoundError, SessionNotFoundError):
+                return False
             self.tmux.transport.close()
+        if sessions == [self.settings.session]:  # it was the last: the server exits (exit-empty on)
             self.tmux.wait_gone(int(pid[0]))
             self.tmux.remove_socket(gone=True)
         log.debug("killed session %s on %s", self.settings.session, self.address)

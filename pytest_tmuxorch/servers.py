@@ -20,6 +20,8 @@ from pathlib import Path
 from ._log import get_logger
 from ._proc import start_time
 from .errors import TmuxorchError, UsageError
+from .serverlock import SUFFIX as LOCK_SUFFIX
+from .serverlock import remove_lock_file
 from .settings import MAX_SOCKET_PATH, Settings
 from .tmux import Tmux
 
@@ -88,8 +90,17 @@ def reap_orphans(directory: Path | None = None) -> list[str]:
             log.debug("reaped orphan tmux server %s", entry)
         elif entry.name.startswith(KEPT_PREFIX) and entry.is_socket() and not _tmux(str(entry), 5).server_running():
             entry.unlink(missing_ok=True)
+            remove_lock_file(str(entry))
             log.debug("removed the socket of a dead kept server %s", entry)
+        elif entry.name.endswith(LOCK_SUFFIX) and _orphan_lock(entry):
+            entry.unlink(missing_ok=True)
     return reaped
+
+
+def _orphan_lock(lock: Path) -> bool:
+    """A server lock file whose socket is gone and whose owner is dead (a live owner removes its own)."""
+    socket = lock.with_name(lock.name.removesuffix(LOCK_SUFFIX))
+    return not socket.exists() and not owner_alive(socket.name.removeprefix(KEPT_PREFIX))
 
 
 def _tmux(path: str, timeout: float) -> Tmux:
@@ -107,6 +118,7 @@ def kill_server_at(path: str, timeout: float = 10.0) -> int | None:
         return None
     finally:
         Path(path).unlink(missing_ok=True)
+        remove_lock_file(path)
 
 
 def kept_path_for(socket_path: str) -> str:
@@ -120,8 +132,9 @@ def kept_path_for(socket_path: str) -> str:
 def keep_server(socket_path: str, kept_path: str) -> None:
     """Move a server's socket to ``kept_path`` so that no reaping ever touches it."""
     if kept_path != socket_path:
-        try:
-            os.rename(socket_path, kept_path)
-        except OSError as err:
-            log.debug("could not rename %s: %s", socket_path, err)
+        for suffix in ("", LOCK_SUFFIX):  # the socket, and its lock beside it
+            try:
+                os.rename(socket_path + suffix, kept_path + suffix)
+            except OSError as err:
+                log.debug("could not rename %s: %s", socket_path + suffix, err)
     log.debug("kept tmux server %s", kept_path)

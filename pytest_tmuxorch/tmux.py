@@ -13,6 +13,7 @@ import stat
 from ._log import get_logger
 from ._proc import kill_and_wait, wait_pid_gone
 from .errors import ServerNotFoundError, SessionNotFoundError, TmuxTimeoutError, UsageError
+from .serverlock import ServerLock, notifying, remove_lock_file, starting
 from .settings import Settings
 from .transport import Command, SubprocessTransport, Transport
 
@@ -86,13 +87,20 @@ class Tmux:
 
     def run(self, *args: str, timeout: float | None = None) -> list[str]:
         """Run one tmux command; return its output lines."""
-        return self.transport.execute([args], timeout or self.timeout)[0]
+        return self.chain([args], timeout)[0]
 
     def chain(self, commands: Sequence[Command], timeout: float | None = None) -> list[list[str]]:
         """Run several commands as one atomic chain; return each one's output lines."""
         if not commands:
             return []
-        return self.transport.execute(commands, timeout or self.timeout)
+        if not notifying(commands):
+            return self.transport.execute(commands, timeout or self.timeout)
+        lock = ServerLock.of(self.socket_file)  # tmux must not notify a connecting client: see there
+        lock.enter(starting(commands))
+        try:
+            return self.transport.execute(commands, timeout or self.timeout)
+        finally:
+            lock.leave()
 
     def server_running(self) -> bool:
         """True when a server answers on the socket."""
@@ -141,11 +149,14 @@ class Tmux:
     def remove_socket(self, gone: bool = False) -> None:
         """tmux leaves its socket file behind when the server exits: remove it if nobody listens
         (``gone``: the server is known to have exited)."""
-        if is_socket(self.socket_file) and (gone or not self.server_running()):
+        if is_socket(self.socket_file):
+            if not gone and self.server_running():
+                return
             try:
                 os.unlink(self.socket_file)
             except FileNotFoundError:
                 pass
+        remove_lock_file(self.socket_file)  # and the lock beside it (see serverlock.py)
 
     def close(self) -> None:
         self.transport.close()

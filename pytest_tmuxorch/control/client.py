@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 
 from .._log import get_logger
 from ..errors import ControlConnectionError, TmuxTimeoutError
+from ..serverlock import ServerLock, starting
 from ..streams import PaneStream, layout_sizes
 from ..transport import Command, SubprocessTransport, classify_error, show
 from .connection import Connection, Lost, NotSent
@@ -44,7 +45,6 @@ RETRY_DELAY = 1.0
 _LAYOUT_EVENTS = frozenset({
     "layout-change", "window-close", "unlinked-window-close", "pane-mode-changed", "window-pane-changed",
 })
-_CREATES = frozenset({"new-session", "new", "start-server", "start"})
 
 
 class ControlTransport:
@@ -79,6 +79,7 @@ class ControlTransport:
         environ.pop("TMUX", None)  # we address the server by socket; never look "nested"
         self._env = environ
         self._fallback = SubprocessTransport(base_argv, env)
+        self._server_lock = ServerLock.of(socket_file)  # a client connects under it: see serverlock.py
         self._connection: Connection | None = None  # the one new calls use
         self._live: set[Connection] = set()  # started and not ended: the current one, retired ones
         self._connect_lock = threading.Lock()
@@ -133,7 +134,7 @@ class ControlTransport:
             raise TmuxTimeoutError(f"tmux did not answer within {timeout:g}s: {show(commands)}")
         outputs = self._fallback.execute(commands, remaining)
         self._local.baseline = self._local.reply = start
-        if any(command[0] in _CREATES for command in commands):
+        if starting(commands):
             self._retry_at = 0.0  # the session may exist now
         return outputs
 
@@ -207,30 +208,35 @@ class ControlTransport:
         connection = self._connection
         if connection is not None and connection.alive and not connection.retired:
             return connection
-        with self._connect_lock:
+        if connection is None and (time.monotonic() < self._retry_at or not self._server_there()):
+            return None  # (decided without the locks below: nothing to connect or to close)
+        # The server lock first, always: a caller may hold it already (see serverlock.py), and a
+        # client must be half made (connecting) or ended (detaching) only under it.
+        with self._server_lock, self._connect_lock:
             connection = self._connection
             if connection is not None and connection.alive and not connection.retired:
                 return connection
             if connection is not None:
                 self._connection = None
                 connection.close()
-            if time.monotonic() < self._retry_at:
-                return None
-            if self._socket_file is not None and not os.path.exists(self._socket_file):
+            if time.monotonic() < self._retry_at or not self._server_there():
                 return None
             return self._connect(deadline)
+
+    def _server_there(self) -> bool:
+        return self._socket_file is None or os.path.exists(self._socket_file)
 
     def _connect(self, deadline: float) -> Connection | None:
         argv = [self._base_argv[0], "-N", *self._base_argv[1:], "-C", "attach-session", "-t", f"={self._session}"]
         started = time.monotonic()
         try:
-            connection = Connection(argv, self._env, self)
+            connection = Connection(argv, self._env, self, self._server_lock)
             self._live.add(connection)
         except OSError as err:
             log.debug("cannot start a control client: %s", err)
             self._retry_at = started + RETRY_DELAY
             return None
-        connection.ready.wait(max(0.0, min(deadline - started, 5.0)))
+        connection.ready.wait(max(0.0, min(deadline - started, 5.0)))  # the attach answered: whole
         if not connection.alive or not connection.ready.is_set() or connection.failure:
             log.debug("control client did not attach: %s", connection.failure or "no answer in time")
             connection.close()
@@ -245,7 +251,8 @@ class ControlTransport:
 
     def _retire(self, connection: Connection) -> None:
         """After a command that may have ended our session: new calls use a new client; this one
-        is hung up once its pending calls are answered."""
+        ends now (under the server lock the command ran under) or, while other threads still
+        wait on it, once their calls are answered."""
         with self._connect_lock:
             if self._connection is connection:
                 self._connection = None
@@ -253,7 +260,7 @@ class ControlTransport:
             connection.retired = True
             idle = not connection.pending
         if idle:
-            connection.hang_up()
+            connection.close()
 
     # Called by the reader thread.
 

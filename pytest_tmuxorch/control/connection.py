@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import IO, Protocol
 
 from .._log import get_logger
+from ..serverlock import ServerLock
 from ..transport import Command
 from .protocol import Block, ControlParser, Event, Exit, format_chain
 
@@ -53,18 +54,20 @@ class Request:
         self.position = 0
 
 
-def terminate(process: subprocess.Popen[bytes], stdin: IO[bytes] | None) -> None:
-    """End a control client: EOF on its stdin makes it exit; kill it if it does not."""
-    try:
-        if stdin is not None:
-            stdin.close()
-    except OSError:
-        pass
-    try:
-        process.wait(timeout=2.0)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+def terminate(process: subprocess.Popen[bytes], stdin: IO[bytes] | None, lock: ServerLock) -> None:
+    """End a control client: EOF on its stdin makes it exit; kill it if it does not.  Under the
+    server lock: tmux tells every control client that this one detached."""
+    with lock:
+        try:
+            if stdin is not None:
+                stdin.close()
+        except OSError:
+            pass
+        try:
+            process.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 class Connection:
@@ -72,7 +75,7 @@ class Connection:
 
     _numbers = itertools.count(1)
 
-    def __init__(self, argv: list[str], env: Mapping[str, str] | None, owner: Owner) -> None:
+    def __init__(self, argv: list[str], env: Mapping[str, str] | None, owner: Owner, lock: ServerLock) -> None:
         self.name = f"control-{next(self._numbers)}"
         self.process = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -88,8 +91,9 @@ class Connection:
         self.retired = False
         self.failure = ""
         self._owner = weakref.ref(owner)
+        self._server_lock = lock
         # An un-closed transport must not outlive the program: close its stdin at exit.
-        self._finalizer = weakref.finalize(self, terminate, self.process, self._stdin)
+        self._finalizer = weakref.finalize(self, terminate, self.process, self._stdin, lock)
         self.reader = threading.Thread(target=self._read, name=f"tmuxorch-{self.name}", daemon=True)
         self.reader.start()
 
@@ -196,8 +200,9 @@ class Connection:
 
     def close(self) -> None:
         """Close stdin (the client exits), wait for it (kill it if needed) and for the reader."""
-        self.hang_up()
-        self._finalizer()
+        with self._server_lock:  # from the hang-up until the client has gone: see terminate()
+            self.hang_up()
+            self._finalizer()
         if threading.current_thread() is not self.reader:
             self.reader.join(timeout=5.0)
         for stream in (self.process.stdout, self.process.stderr):
