@@ -1,12 +1,12 @@
 """One lock per tmux server, taken by every process of ours that talks to it.
 
-tmux up to 3.6 crashes (a NULL pointer in ``control_write``) when it sends a notification meant
+tmux before 3.7 crashes (a NULL pointer in ``control_write``) when it sends a notification meant
 for every control client while a control client is still introducing itself: the client's flags
 arrive before its control state exists.  A client introduces itself in several writes (each one
 that passes a file descriptor ends a write), and the server reads and acts between them, so the
 window is there on every connect.  The notifications that reach every control client come from:
 a session created, closed or renamed; a client detached (a control client ending is one); the
-current window or pane changing; copy mode entered or left.  tmux fixed this in 2026 ("Do not
+current window or pane changing; copy mode entered or left.  tmux 3.7 fixed this ("Do not
 notify clients if not fully initialized").
 
 So a control client connects under this lock, and whatever can make such a notification (the

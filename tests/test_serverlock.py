@@ -1,4 +1,4 @@
-"""The server lock: tmux (up to 3.6) crashes when it notifies every control client while one of
+"""The server lock: tmux (before 3.7) crashes when it notifies every control client while one of
 them is half introduced, so our processes connect, and do what notifies, one at a time."""
 
 from __future__ import annotations
