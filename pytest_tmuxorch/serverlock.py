@@ -93,6 +93,8 @@ class ServerLock:
     def leave(self) -> None:
         self._depth -= 1
         if self._depth == 0 and self._fd >= 0:
+            if self.path is not None and not os.path.exists(self.path.removesuffix(SUFFIX)):
+                remove_lock_file(self.path.removesuffix(SUFFIX))  # the server went while we held it
             os.close(self._fd)  # releases the flock
             self._fd = -1
         self._thread_lock.release()

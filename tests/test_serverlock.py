@@ -82,7 +82,7 @@ def test_no_session_is_made_while_a_control_client_of_ours_is_half_made(orch: Or
     assert sorted(orch.tmux.run("list-sessions", "-F", "#{session_name}")) == ["agents", "other"]
 
 
-def test_a_lock_taken_after_the_server_has_gone_leaves_no_file(settings: Settings) -> None:
+def test_the_lock_file_lives_only_beside_a_server(settings: Settings) -> None:
     path = settings.socket_path or ""
     with ServerLock.of(path):  # no server: nothing to protect, nothing made
         assert not os.path.exists(path + SUFFIX)
@@ -92,22 +92,20 @@ def test_a_lock_taken_after_the_server_has_gone_leaves_no_file(settings: Setting
         assert os.path.exists(path + SUFFIX)
     finally:
         lock.leave()
-        os.unlink(path + SUFFIX)
+    assert not os.path.exists(path + SUFFIX)  # no server came: gone again
 
 
-def test_the_lock_is_reentrant_within_a_thread_and_exclusive_between_processes(settings: Settings) -> None:
+def test_the_lock_is_reentrant_within_a_thread_and_exclusive_between_processes(orch: Orchestrator, settings: Settings) -> None:
     path = settings.socket_path or ""
     lock = ServerLock.of(path)
     probe = f"import fcntl, os; fd = os.open({path + SUFFIX!r}, os.O_RDWR); fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)"
-    lock.enter(starting=True)
-    try:
+    with lock:
         with lock:  # the same thread again: no deadlock
             assert subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode != 0
         assert subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode != 0  # still held
-    finally:
-        lock.leave()
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
-    os.unlink(path + SUFFIX)
+    orch.kill()
+    assert not os.path.exists(path + SUFFIX)  # removed with the server's socket
 
 
 def test_which_commands_take_the_lock() -> None:
