@@ -66,8 +66,8 @@ class ServerLock:
     _all: dict[str, ServerLock] = {}
     _all_lock = _thread.allocate_lock()
 
-    def __init__(self, socket_file: str | None) -> None:
-        self.path = socket_file + SUFFIX if socket_file else None  # None: within this process only
+    def __init__(self, socket_file: str) -> None:
+        self.socket_file = socket_file  # "": within this process only
         self._thread_lock = _thread.RLock()
         self._depth = 0
         self._fd = -1
@@ -75,11 +75,11 @@ class ServerLock:
     @classmethod
     def of(cls, socket_file: str | os.PathLike[str] | None) -> ServerLock:
         """The one lock object of this process for the server at ``socket_file``."""
-        key = os.fspath(socket_file) if socket_file is not None else None
+        key = os.fspath(socket_file) if socket_file is not None else ""
         with cls._all_lock:
-            lock = cls._all.get(key or "")
+            lock = cls._all.get(key)
             if lock is None:
-                lock = cls._all[key or ""] = cls(key)
+                lock = cls._all[key] = cls(key)
             return lock
 
     def enter(self, starting: bool = False) -> None:
@@ -93,8 +93,8 @@ class ServerLock:
     def leave(self) -> None:
         self._depth -= 1
         if self._depth == 0 and self._fd >= 0:
-            if self.path is not None and not os.path.exists(self.path.removesuffix(SUFFIX)):
-                remove_lock_file(self.path.removesuffix(SUFFIX))  # the server went while we held it
+            if not os.path.exists(self.socket_file):
+                remove_lock_file(self.socket_file)  # the server went while we held it
             os.close(self._fd)  # releases the flock
             self._fd = -1
         self._thread_lock.release()
@@ -107,10 +107,10 @@ class ServerLock:
         self.leave()
 
     def _take(self, starting: bool) -> int:
-        if self.path is None:
+        if not self.socket_file:
             return -1
-        path = self.path
-        create = starting or os.path.exists(path.removesuffix(SUFFIX))
+        path = self.socket_file + SUFFIX
+        create = starting or os.path.exists(self.socket_file)
         try:
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0), 0o600)
         except OSError as err:  # no server there (or no directory): nothing to protect
