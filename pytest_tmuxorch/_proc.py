@@ -77,10 +77,15 @@ def group_members(group: int) -> list[int]:
     return first + sorted(members)
 
 
+def running(pid: int) -> bool:
+    """True while ``pid`` is running or waiting for a CPU (state R) or for the disk (state D): it
+    is still working, not waiting for input or a timer."""
+    return (proc_stat(pid) or [b"?"])[0] in (b"R", b"D")
+
+
 def group_running(group: int) -> bool:
-    """True while a process of ``group`` is running or waiting for a CPU (state R) or for the
-    disk (state D): it is still working, not waiting for input or a timer."""
-    return any((proc_stat(member) or [b"?"])[0] in (b"R", b"D") for member in group_members(group))
+    """True while a process of ``group`` is :func:`running`."""
+    return any(running(member) for member in group_members(group))
 
 
 def foreground_programs(pid: int) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from . import terminal
-from ._proc import foreground_group, group_running, wait_until
+from ._proc import foreground_group, group_running, running, wait_until
 from .errors import TmuxorchError, WaitTimeoutError
 from .output import skip_lines
 from .terminal import Typed, foreground_job, last_typed, look, look_command, look_from_title, parse_look, remember
@@ -86,6 +86,30 @@ def _shell_pid(tmux: Tmux, pane_id: str) -> int:
 def settle(tmux: Tmux, pane_id: str, timeout: float, signal: bool) -> Typed | None:
     """Wait until input sent now to ``pane_id`` cannot be lost (the rules in terminal.py);
     ``signal``: it holds a signal key.  Returns the last input, as far as it is now settled."""
+    settled = _settle_last_input(tmux, pane_id, timeout, signal)
+    if signal and tmux.settings.integration is not None:
+        _until_shell_reads(tmux, pane_id)
+    return settled
+
+
+def _until_shell_reads(tmux: Tmux, pane_id: str) -> None:
+    """Before a signal key: wait until the shell, if it is at its prompt, sleeps in its read
+    (:func:`terminal.shell_reading`); at most :data:`~terminal.SIGNAL_GRACE`, then the key goes
+    anyway.  From the stream's title and ``/proc`` where it can (no tmux call)."""
+    stream = tmux.transport.stream(pane_id)
+    pid = _shell_pid(tmux, pane_id)
+    began = time.monotonic()
+
+    def check() -> bool | None:
+        title = stream.title_at(stream.end) if stream is not None else None
+        now = look_from_title(title, foreground_job(pid), pid) if title is not None else look(tmux, pane_id)
+        late = time.monotonic() - began > terminal.SIGNAL_GRACE
+        return True if terminal.shell_reading(now, not running(now.shell_pid)) or late else None
+
+    wait_until(check, terminal.SIGNAL_GRACE * 2, lambda: AssertionError("check() ends the wait after the grace"))
+
+
+def _settle_last_input(tmux: Tmux, pane_id: str, timeout: float, signal: bool) -> Typed | None:
     typed = last_typed(tmux, pane_id)
     if typed is None or tmux.settings.integration is None:
         return typed

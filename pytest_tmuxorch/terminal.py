@@ -23,6 +23,9 @@ ARCHITECTURE.md); :func:`~pytest_tmuxorch.inputs.settle` applies them before any
 * A signal key after a line typed into a program waits until the program has read that line and
   gone on to the work it starts (:func:`line_taken`): a line editor that is slow to read a line
   (Python 3.13's REPL) would take the key as an interrupt of the editing instead.
+* A signal key for the shell at its prompt waits until the shell sleeps in its read
+  (:func:`shell_reading`): sent while readline still draws the prompt, bash handles it only at
+  the next key, which is lost.
 * After such a key, the next input waits until the signal was handled (:func:`signal_handled`):
   a dying program still reads a line typed before it is gone.
 * After a command line, while no job holds the terminal and the shell is not at a prompt, the
@@ -215,6 +218,13 @@ def signal_handled(typed: Typed, now: Look, output_since: bool, idle: bool) -> b
     if now.job and output_since and idle:
         return True
     return time.monotonic() - typed.when > SIGNAL_GRACE
+
+
+def shell_reading(now: Look, asleep: bool) -> bool:
+    """May a signal key go to the terminal now, as far as the shell goes?  At its prompt, only
+    once the shell sleeps in its read (``asleep``): bash takes a SIGINT that lands while readline
+    still draws the prompt only when the next key comes, and that key is lost."""
+    return not now.at_prompt or asleep
 
 
 def between_commands(typed: Typed, now: Look) -> bool:

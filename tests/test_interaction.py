@@ -60,7 +60,7 @@ def test_a_command_sent_while_the_shell_comes_back_to_its_prompt_gets_the_c_c(
 
 def test_c_c_at_the_prompt_then_a_command(orch: Orchestrator) -> None:
     pane = orch.worker(1)
-    for _ in range(20):
+    for _ in range(100):  # a C-c that lands while bash draws its prompt ate the next key, about 1 in 500
         pane.send_keys("C-c")  # the shell itself handles it, and draws a new prompt
         assert pane.run("echo x").output == "x\n"
 
