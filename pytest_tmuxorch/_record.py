@@ -23,6 +23,8 @@ def record(name: str, fields: str, defaults: tuple[Any, ...] = ()) -> type[tuple
     first_default = len(names) - len(defaults)
 
     def __new__(cls: type[tuple[Any, ...]], *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        if not kwargs and first_default <= len(args) <= len(names):  # the common case, made quick
+            return tuple.__new__(cls, args + defaults[len(args) - first_default:] if len(args) < len(names) else args)
         if len(args) > len(names):
             raise TypeError(f"{name} takes {len(names)} values, got {len(args)}")
         values = [*args, *[_MISSING] * (len(names) - len(args))]
@@ -43,7 +45,12 @@ def record(name: str, fields: str, defaults: tuple[Any, ...] = ()) -> type[tuple
         return dict(zip(names, self, strict=True))
 
     def _replace(self: tuple[Any, ...], **changes: Any) -> tuple[Any, ...]:
-        return type(self)(**{**_asdict(self), **changes})
+        values = list(self)
+        for key, value in changes.items():
+            if key not in position:
+                raise TypeError(f"{name} got an unexpected keyword argument {key!r}")
+            values[position[key]] = value
+        return tuple.__new__(type(self), values)
 
     def __repr__(self: tuple[Any, ...]) -> str:
         return f"{type(self).__name__}({', '.join(f'{key}={value!r}' for key, value in zip(names, self, strict=True))})"
@@ -61,8 +68,15 @@ def record(name: str, fields: str, defaults: tuple[Any, ...] = ()) -> type[tuple
     return type(name, (tuple,), namespace)
 
 
-def _item(index: int) -> property:
-    def get(self: tuple[Any, ...]) -> Any:
-        return tuple.__getitem__(self, index)
+def _item(index: int) -> Any:
+    """The accessor of item ``index``: CPython's own, as namedtuple uses (far quicker than a
+    property calling Python code), else a property."""
+    try:
+        from _collections import _tuplegetter  # type: ignore[import-not-found]  # (built in: no start-up cost)
 
-    return property(get, doc=f"item {index}")
+        return _tuplegetter(index, f"item {index}")
+    except ImportError:  # pragma: no cover - not CPython
+        def get(self: tuple[Any, ...]) -> Any:
+            return tuple.__getitem__(self, index)
+
+        return property(get, doc=f"item {index}")

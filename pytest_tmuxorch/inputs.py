@@ -15,7 +15,17 @@ from . import terminal
 from ._proc import foreground_group, group_running, running, wait_until
 from .errors import TmuxorchError, WaitTimeoutError
 from .output import skip_lines
-from .terminal import Typed, foreground_job, last_typed, look, look_command, look_from_title, parse_look, remember
+from .terminal import (
+    Pending,
+    Typed,
+    foreground_job,
+    last_typed,
+    look,
+    look_command,
+    look_from_title,
+    parse_look,
+    remember,
+)
 
 TYPE_CHECKING = False  # typing costs the console script's start-up (run-one types through here)
 if TYPE_CHECKING:
@@ -23,7 +33,7 @@ if TYPE_CHECKING:
 
     from .streams import Mark, PaneStream
     from .tmux import Tmux
-    from .transport import Command
+    from .transport import Command, Reply
 
 
 def output_start(tmux: Tmux, typed: Typed, marks: list[Mark], data: bytes) -> int | None:
@@ -59,11 +69,30 @@ def deliver(tmux: Tmux, pane_ids: list[str], build: Callable[[str], list[Command
     for pane_id, stream in zip(pane_ids, streams, strict=True):
         looks.append(None if stream is not None and stream.title_at(stream.end) is not None else len(chain))
         chain += ([] if looks[-1] is None else [look_command(pane_id)]) + build(pane_id)
-    outputs = tmux.chain(chain)
-    sent = time.monotonic()
-    integrated = tmux.settings.integration is not None
+    # Over a connection the chain is only written here: its answer (where the output starts, the
+    # title then) is read when the pane's last input is next asked for, usually while waiting
+    # for the output the input causes, which comes after that answer.
+    sent = _Sent(tmux, tmux.post(chain), kind, lines, signal)
     for pane_id, index, job, pid, stream, previous in zip(pane_ids, looks, jobs, pids, streams, earlier, strict=True):
-        anchor = tmux.transport.anchor(pane_id)
+        facts = (pane_id, index, job, pid, stream, previous)
+        remember(tmux, pane_id, Pending(sent.reply.answered, sent.typed, facts)
+                 if index is None and not sent.reply.answered() else sent.typed(*facts))
+
+
+class _Sent:
+    """An input :func:`deliver` wrote, and what it takes to record it once tmux answered."""
+
+    def __init__(self, tmux: Tmux, reply: Reply, kind: str, lines: int, signal: bool) -> None:
+        self.when = time.monotonic()
+        self.tmux, self.reply, self.kind, self.lines, self.signal = tmux, reply, kind, lines, signal
+
+    def typed(self, pane_id: str, index: int | None, job: bool, pid: int, stream: PaneStream | None,
+              previous: Typed | None) -> Typed:
+        """The input as sent to ``pane_id``: where its output starts, and the pane just before it
+        from the look taken in the chain (at ``index``) or the title the stream showed then."""
+        tmux = self.tmux
+        outputs = self.reply.result()
+        anchor = self.reply.anchor(pane_id)
         title = stream.title_at(anchor) if stream is not None and anchor is not None else None
         if index is not None:
             before = parse_look(outputs[index], job)
@@ -71,10 +100,11 @@ def deliver(tmux: Tmux, pane_ids: list[str], build: Callable[[str], list[Command
             before = look_from_title(title, job, pid)
         else:
             before = look(tmux, pane_id)._replace(job=job)  # the stream lost track meanwhile (rare)
-        command = kind == "line" and before.at_prompt and integrated
-        starting = sent if command else (previous.starting if previous is not None else None)
-        remember(tmux, pane_id, Typed("command" if command else kind, before.line if anchor is None else anchor,
-                                      before, lines, signal and integrated, sent, starting, command))
+        integrated = tmux.settings.integration is not None
+        command = self.kind == "line" and before.at_prompt and integrated
+        starting = self.when if command else (previous.starting if previous is not None else None)
+        return Typed("command" if command else self.kind, before.line if anchor is None else anchor,
+                     before, self.lines, self.signal and integrated, self.when, starting, command)
 
 
 def _shell_pid(tmux: Tmux, pane_id: str) -> int:

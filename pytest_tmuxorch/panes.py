@@ -22,7 +22,7 @@ from .inputs import deliver, output_start, wait_panes_ready
 from .keys import SIGNAL_KEYS, key_commands, keystroke_commands, paste_commands
 from .output import Renderer
 from .runs import RunResult, run_integrated, run_with_markers
-from .terminal import Typed, last_typed, look
+from .terminal import Pending, Typed, last_typed, look
 from .tmux import Tmux
 
 TYPE_CHECKING = False  # typing and re cost the console script's start-up (run-one makes panes)
@@ -251,15 +251,24 @@ class Pane:
 
     def _output_reader(self) -> Callable[[], str]:
         """A function that returns what the pane wrote after the last input (see wait_for)."""
-        typed = last_typed(self.tmux, self.id)
         stream = self.tmux.transport.stream(self.id)
-        if typed is None:
+        entry = self.tmux.last_input.get(self.id)
+        pending = entry if isinstance(entry, Pending) and stream is not None else None
+        typed = None if pending is not None else last_typed(self.tmux, self.id)
+        if pending is None and typed is None:
             return lambda: self.capture(history=True)
         if stream is None:
-            return lambda: _joined(self._lines_after(typed))
+            assert typed is not None  # (no stream, so nothing was posted)
+            known = typed
+            return lambda: _joined(self._lines_after(known))
         renderer = Renderer()
 
         def text() -> str:
+            nonlocal typed
+            if typed is None:
+                if pending is None or not pending.answered():
+                    return ""  # the input's answer is on its way, its output after it
+                typed = pending.typed(self.tmux, self.id)
             start = output_start(self.tmux, typed, stream.marks_after(typed.anchor), stream.read(typed.anchor))
             if start is None:
                 return ""

@@ -45,7 +45,8 @@ from ._record import record
 
 TYPE_CHECKING = False  # typing costs the console script's start-up (run-one types through here)
 if TYPE_CHECKING:
-    from typing import NamedTuple
+    from collections.abc import Callable
+    from typing import Any, NamedTuple
 
     from .tmux import Tmux
     from .transport import Command
@@ -163,16 +164,45 @@ class Typed(_Typed):
     __slots__ = ()
 
 
+class Pending:
+    """Input written to a pane whose answer from tmux may not be read yet (see
+    :meth:`~pytest_tmuxorch.tmux.Tmux.post`).  :meth:`typed` waits for the answer and makes the
+    :class:`Typed` with ``finish(*facts)``; it raises what the answer raised."""
+
+    __slots__ = ("_facts", "_finish", "_typed", "answered")
+
+    def __init__(self, answered: Callable[[], bool], finish: Callable[..., Typed], facts: tuple[Any, ...]) -> None:
+        self.answered = answered
+        self._finish = finish
+        self._facts = facts
+        self._typed: Typed | None = None
+
+    def typed(self, tmux: Tmux, pane_id: str) -> Typed:
+        if self._typed is None:
+            try:
+                self._typed = self._finish(*self._facts)
+            except BaseException:  # the input failed: told once, then forgotten
+                if tmux.last_input.get(pane_id) is self:
+                    tmux.last_input.pop(pane_id, None)
+                raise
+            if tmux.last_input.get(pane_id) is self:
+                tmux.last_input[pane_id] = self._typed
+        return self._typed
+
+
 def last_typed(tmux: Tmux, pane_id: str, now: Look | None = None) -> Typed | None:
     """The last input the library sent to ``pane_id`` through this server connection; None when
-    ``now`` shows another shell in the pane (respawned: what was typed went to a shell now gone)."""
+    ``now`` shows another shell in the pane (respawned: what was typed went to a shell now gone).
+    Waits for the answer to input still on its way (:class:`Pending`) and raises its error."""
     typed = tmux.last_input.get(pane_id)
+    if isinstance(typed, Pending):
+        typed = typed.typed(tmux, pane_id)
     if not isinstance(typed, Typed) or (now is not None and now.shell_pid != typed.before.shell_pid):
         return None
     return typed
 
 
-def remember(tmux: Tmux, pane_id: str, typed: Typed) -> None:
+def remember(tmux: Tmux, pane_id: str, typed: Typed | Pending) -> None:
     tmux.last_input[pane_id] = typed
 
 

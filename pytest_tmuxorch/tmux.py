@@ -15,7 +15,7 @@ from ._proc import kill_and_wait, wait_pid_gone
 from .errors import ServerNotFoundError, SessionNotFoundError, TmuxTimeoutError, UsageError
 from .serverlock import ServerLock, notifying, remove_lock_file, starting
 from .settings import Settings
-from .transport import Command, SubprocessTransport, Transport
+from .transport import Answered, Command, Reply, SubprocessTransport, Transport
 
 TYPE_CHECKING = False  # typing and pathlib would cost the console script's start-up
 if TYPE_CHECKING:
@@ -101,6 +101,13 @@ class Tmux:
             return self.transport.execute(commands, timeout or self.timeout)
         finally:
             lock.leave()
+
+    def post(self, commands: Sequence[Command], timeout: float | None = None) -> Reply:
+        """Write a chain and return before its answer where the transport can (see
+        :meth:`Transport.post`): for input into panes."""
+        if not commands or notifying(commands):
+            return Answered(self.chain(commands, timeout))
+        return self.transport.post(commands, timeout or self.timeout)
 
     def server_running(self) -> bool:
         """True when a server answers on the socket."""

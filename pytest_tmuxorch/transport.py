@@ -16,7 +16,7 @@ from .errors import ServerNotFoundError, SessionNotFoundError, TmuxError, TmuxTi
 
 TYPE_CHECKING = False  # typing, subprocess and friends would cost the console script's start-up
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Protocol
 
     from .streams import PaneStream
@@ -44,6 +44,13 @@ class Transport(Protocol):
         """
         ...
 
+    def post(self, commands: Sequence[Command], timeout: float) -> Reply:
+        """Run ``commands`` as :meth:`execute` does, but return as soon as they are written where
+        the transport can (a connection that answers in order): for input, whose answer matters
+        only at the next look at the pane.  :meth:`Reply.result` waits for the answer (within
+        ``timeout`` of now) and raises as :meth:`execute` would."""
+        ...
+
     def wait_activity(self, pane_id: str, timeout: float, attempt: int) -> None:
         """Block until ``pane_id`` may have new output, or ``timeout`` seconds pass.
 
@@ -68,6 +75,41 @@ class Transport(Protocol):
     def close(self) -> None:
         """Release what the transport holds (processes, connections)."""
         ...
+
+
+class Reply(Protocol):
+    """The answer to a chain :meth:`Transport.post` wrote: it may still be on its way."""
+
+    def answered(self) -> bool:
+        """True once the answer is here (:meth:`result` does not wait)."""
+        ...
+
+    def result(self) -> list[list[str]]:
+        """Each command's output lines, once tmux answered; raises as :meth:`Transport.execute`."""
+        ...
+
+    def anchor(self, pane_id: str) -> int | None:
+        """:meth:`Transport.anchor` for this chain: where ``pane_id``'s output after it starts."""
+        ...
+
+
+class Answered:
+    """A :class:`Reply` read before ``post`` returned (the chain ran as :meth:`Transport.execute`)."""
+
+    __slots__ = ("_anchor", "_outputs")
+
+    def __init__(self, outputs: list[list[str]], anchor: Callable[[str], int | None] | None = None) -> None:
+        self._outputs = outputs
+        self._anchor = anchor
+
+    def answered(self) -> bool:
+        return True
+
+    def result(self) -> list[list[str]]:
+        return self._outputs
+
+    def anchor(self, pane_id: str) -> int | None:
+        return self._anchor(pane_id) if self._anchor is not None else None
 
 
 def escape_argument(arg: str) -> str:
@@ -100,6 +142,8 @@ class SubprocessTransport:
         self._env = dict(env) if env is not None else None
 
     def execute(self, commands: Sequence[Command], timeout: float) -> list[list[str]]:
+        if not commands:
+            return []  # (tmux with no command would start a session and attach to it)
         separator = f"__tmuxorch_sep_{os.urandom(8).hex()}__"
         argv = list(self._base_argv)
         for number, command in enumerate(commands):
@@ -108,6 +152,9 @@ class SubprocessTransport:
             argv += [escape_argument(arg) for arg in command]
         stdout = self._run(argv, commands, timeout)
         return _split_outputs(stdout, separator, len(commands))
+
+    def post(self, commands: Sequence[Command], timeout: float) -> Reply:
+        return Answered(self.execute(commands, timeout))
 
     def _run(self, argv: list[str], commands: Sequence[Command], timeout: float) -> str:
         started = time.monotonic()

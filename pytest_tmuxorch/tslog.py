@@ -21,8 +21,15 @@ _TOKENS = re.compile(
 )
 
 
+# Bytes that make a line more than its text (a tab is kept as it is).
+_CONTROLS = re.compile(rb"[\x00-\x08\x0a-\x1f]")
+
+
 def render(raw: bytes) -> bytes:
     """One terminal line as it would look on screen (trailing blanks kept: a prompt ends in one)."""
+    text = raw[:-1] if raw.endswith(b"\r") else raw  # (the carriage return of a line end moves nothing)
+    if not _CONTROLS.search(text):
+        return text  # plain text: the common case, and as the loop below would make it
     line = bytearray()
     cursor = 0
     for match in _TOKENS.finditer(raw):

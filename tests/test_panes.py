@@ -185,3 +185,18 @@ def test_exited_shell_stays_visible_with_its_status(orch: Orchestrator) -> None:
     assert orch.status()[2].dead and orch.status()[2].exit_status == 3
     with pytest.raises(TmuxorchError):
         pane.wait_ready(timeout=1)
+
+
+def test_input_to_a_pane_that_was_killed_fails_with_tmux_s_reason(orch: Orchestrator) -> None:
+    """Over a control connection the input is only written when send() returns; tmux's answer
+    (here: no such pane) is read by the next call on the pane, which raises it, once."""
+    pane = orch.worker(1)
+    assert pane.run("echo before").output == "before\n"
+    orch.tmux.run("kill-pane", "-t", pane.id)
+    with pytest.raises(TmuxorchError, match="can't find pane"):
+        pane.send("echo after")
+        pane.wait_for("after", timeout=5)
+    with pytest.raises(TmuxorchError, match="can't find pane"):  # still gone: told again, not hung
+        pane.send("echo again")
+        pane.wait_for("again", timeout=5)
+    assert orch.worker(0).run("echo still-fine").output == "still-fine\n"

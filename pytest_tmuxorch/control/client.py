@@ -4,8 +4,9 @@ One ``tmux -N ... -C attach-session -t =<session>`` process per transport, start
 first command that may use it once the server and the session exist.  Commands are written to its
 stdin as lines of tmux's command language; one reader thread parses its stdout
 (:mod:`.protocol`) and hands each reply to the caller waiting for it, in the order the commands
-were written (tmux answers a control client's commands in order).  ``%output`` notifications wake
-:meth:`ControlTransport.wait_activity` at once instead of polling.
+were written (tmux answers a control client's commands in order), or keeps it for later
+(:meth:`ControlTransport.post`: input, whose reply is read with its output).  ``%output``
+notifications wake :meth:`ControlTransport.wait_activity` at once instead of polling.
 
 Facts about tmux 3.3a this relies on:
 
@@ -25,11 +26,11 @@ import weakref
 from collections.abc import Mapping, Sequence
 
 from .._log import get_logger
-from ..errors import ControlConnectionError, TmuxTimeoutError
+from ..errors import ControlConnectionError, TmuxError, TmuxTimeoutError
 from ..serverlock import ServerLock, starting
 from ..streams import PaneStream, layout_sizes
-from ..transport import Command, SubprocessTransport, classify_error, show
-from .connection import Connection, Lost, NotSent
+from ..transport import Answered, Command, Reply, SubprocessTransport, classify_error, show
+from .connection import Connection, Lost, NotSent, Request
 from .protocol import ENDS_SESSION, Block, Event, Notification, Output, control_safe, read_only
 
 log = get_logger("pytest_tmuxorch.control")
@@ -186,23 +187,29 @@ class ControlTransport:
             return max(self._output_position, self._layout_position)
         return max(self._pane_position.get(pane_id, 0), self._layout_position)
 
+    def post(self, commands: Sequence[Command], timeout: float) -> Reply:
+        """As :meth:`execute`, but over the connection it returns once the chain is written: the
+        answer is read when :meth:`Posted.result` asks for it (by then it is usually here)."""
+        deadline = time.monotonic() + timeout
+        if control_safe(commands) and not any(command[0] in ENDS_SESSION for command in commands):
+            connection = self._usable_connection(deadline)
+            if connection is not None:
+                self._local.baseline = self._position  # what the panes write from now on is new
+                try:
+                    return Posted(self, connection.send(commands), commands, timeout, deadline)
+                except NotSent as lost:
+                    log.debug("%s was not sent: %s", show(commands), lost)
+        outputs = self.execute(commands, max(0.0, deadline - time.monotonic()))
+        position = getattr(self._local, "reply", 0)
+        return Answered(outputs, lambda pane_id: self.stream(pane_id).offset_after(position))
+
     def _call(self, connection: Connection, commands: Sequence[Command], timeout: float, deadline: float) -> list[list[str]]:
         request = connection.send(commands)
-        if not request.done.wait(max(0.0, deadline - time.monotonic())):
-            request.abandoned = True
-            raise TmuxTimeoutError(f"tmux did not answer within {timeout:g}s: {show(commands)}")
-        if request.lost is not None:
-            raise Lost(request.lost)
+        _wait_answer(request, commands, timeout, deadline)
         self._local.baseline = self._local.reply = request.position
         if any(command[0] in ENDS_SESSION for command in commands):
             self._retire(connection)
-        last = request.blocks[-1]
-        if last.error:
-            failed = commands[len(request.blocks) - 1] if len(request.blocks) <= len(commands) else commands[-1]
-            message = last.lines[-1] if last.lines else "command failed"
-            message = message.removeprefix("parse error: ")  # as one-process-per-call words it
-            raise classify_error(f"{message} (in: {show([failed])})")
-        return [list(block.lines) for block in request.blocks]
+        return _outputs(request, commands)
 
     def _usable_connection(self, deadline: float) -> Connection | None:
         connection = self._connection
@@ -290,6 +297,64 @@ class ControlTransport:
             self._position += 1
             self._layout_position = self._position
             self._cond.notify_all()
+
+
+class Posted:
+    """The answer to a chain written over a connection (see :meth:`ControlTransport.post`)."""
+
+    __slots__ = ("_commands", "_deadline", "_error", "_outputs", "_request", "_timeout", "_transport")
+
+    def __init__(self, transport: ControlTransport, request: Request, commands: Sequence[Command],
+                 timeout: float, deadline: float) -> None:
+        self._transport = transport
+        self._request = request
+        self._commands = commands
+        self._timeout = timeout
+        self._deadline = deadline
+        self._outputs: list[list[str]] | None = None
+        self._error: Exception | None = None
+
+    def answered(self) -> bool:
+        return self._request.done.is_set()
+
+    def result(self) -> list[list[str]]:
+        if self._outputs is None and self._error is None:
+            try:
+                _wait_answer(self._request, self._commands, self._timeout, self._deadline)
+                self._outputs = _outputs(self._request, self._commands)
+            except Lost as lost:  # written, so it may have run: never run it again
+                self._error = ControlConnectionError(
+                    f"{lost} before tmux answered; it may or may not have run: {show(self._commands)}")
+            except TmuxError as err:
+                self._error = err
+        if self._error is not None:
+            raise self._error
+        assert self._outputs is not None
+        return self._outputs
+
+    def anchor(self, pane_id: str) -> int | None:
+        return self._transport.stream(pane_id).offset_after(self._request.position)
+
+
+def _wait_answer(request: Request, commands: Sequence[Command], timeout: float, deadline: float) -> None:
+    """Wait until ``request`` is answered; raises :class:`TmuxTimeoutError`, or ``Lost`` when the
+    connection ended first."""
+    if not request.done.is_set() and not request.done.wait(max(0.0, deadline - time.monotonic())):
+        request.abandoned = True
+        raise TmuxTimeoutError(f"tmux did not answer within {timeout:g}s: {show(commands)}")
+    if request.lost is not None:
+        raise Lost(request.lost)
+
+
+def _outputs(request: Request, commands: Sequence[Command]) -> list[list[str]]:
+    """Each command's output lines from an answered request; raises the error tmux answered."""
+    last = request.blocks[-1]
+    if last.error:
+        failed = commands[len(request.blocks) - 1] if len(request.blocks) <= len(commands) else commands[-1]
+        message = last.lines[-1] if last.lines else "command failed"
+        message = message.removeprefix("parse error: ")  # as one-process-per-call words it
+        raise classify_error(f"{message} (in: {show([failed])})")
+    return [list(block.lines) for block in request.blocks]
 
 
 def _close_all(live: set[Connection]) -> None:

@@ -161,6 +161,8 @@ def _parse_guard(text: bytes) -> tuple[int, int, int] | None:
 # no leading '%' ("%end", "%if" are directives anywhere) except pane ids.
 _PLAIN = re.compile(r"[A-Za-z0-9_@:.,/+-][A-Za-z0-9_%@:.,/+-]*|%[0-9]+")
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "$": "\\$", "~": "\\~", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Inside double quotes: the escapes above, other control characters as octal.
+_QUOTED = {code: f"\\{code:03o}" for code in [*range(32), 127]} | {ord(char): text for char, text in _ESCAPES.items()}
 
 
 def quote_argument(arg: str) -> str:
@@ -174,15 +176,7 @@ def quote_argument(arg: str) -> str:
         raise ValueError(f"embedded null byte in tmux argument {arg[:40]!r}")
     if _PLAIN.fullmatch(arg):
         return arg
-    out = []
-    for char in arg:
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif char < " " or char == "\x7f":
-            out.append(f"\\{ord(char):03o}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
+    return '"' + arg.translate(_QUOTED) + '"'
 
 
 def format_command(command: Command) -> str:
