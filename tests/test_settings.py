@@ -127,7 +127,9 @@ def test_records_behave_as_named_tuples() -> None:
     assert point(1, 2)._asdict() == {"x": 1, "y": 2, "z": 0} and point(1, 2)._replace(y=5) == (1, 5, 0)
     assert repr(point(1, 2)) == "Point(x=1, y=2, z=0)" and point._fields == ("x", "y", "z")
     assert pickle.loads(pickle.dumps(Settings(workers=3))) == Settings(workers=3)
-    for bad in (lambda: point(1), lambda: point(1, 2, 3, 4), lambda: point(1, 2, w=1), lambda: point(1, 2, x=1)):
+    assert type(point(1, 2)._replace(y=5)) is point and point(1, 2, 3)._replace() == (1, 2, 3)
+    for bad in (lambda: point(1), lambda: point(1, 2, 3, 4), lambda: point(1, 2, w=1), lambda: point(1, 2, x=1),
+                lambda: point(1, 2)._replace(w=1)):
         with pytest.raises(TypeError):
             bad()
     with pytest.raises(AttributeError):
