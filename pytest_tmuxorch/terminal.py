@@ -181,7 +181,7 @@ class Pending:
         if self._typed is None:
             try:
                 self._typed = self._finish(*self._facts)
-            except BaseException:  # the input failed: told once, then forgotten
+            except Exception:  # the input failed: told once, then forgotten (an interrupt keeps it)
                 if tmux.last_input.get(pane_id) is self:
                     tmux.last_input.pop(pane_id, None)
                 raise
