@@ -61,7 +61,7 @@ def deliver(tmux: Tmux, pane_ids: list[str], build: Callable[[str], list[Command
     # The rest of the look is the title the stream showed when the input went in (the control
     # client gets every byte a pane wrote before a command's reply ahead of that reply), or,
     # without a stream, a look taken in the same chain as the input.
-    pids = [_shell_pid(tmux, pane_id) for pane_id in pane_ids]
+    pids = [_shell_pid(tmux, pane_id, typed) for pane_id, typed in zip(pane_ids, earlier, strict=True)]
     jobs = [foreground_job(pid) for pid in pids]
     streams = [tmux.transport.stream(pane_id) if pid else None for pane_id, pid in zip(pane_ids, pids, strict=True)]
     chain: list[Command] = []
@@ -107,9 +107,10 @@ class _Sent:
                      before, self.lines, self.signal and integrated, self.when, starting, command)
 
 
-def _shell_pid(tmux: Tmux, pane_id: str) -> int:
-    """The pane's shell, as the last input found it (a look the first time)."""
-    typed = last_typed(tmux, pane_id)
+def _shell_pid(tmux: Tmux, pane_id: str, typed: Typed | None = None) -> int:
+    """The pane's shell, as the last input (``typed``, else the one on record) found it (a look
+    the first time)."""
+    typed = typed or last_typed(tmux, pane_id)
     return typed.before.shell_pid if typed is not None and typed.before.shell_pid else look(tmux, pane_id).shell_pid
 
 
