@@ -398,6 +398,32 @@ def test_a_killed_client_is_replaced_and_pending_calls_are_handled(corch: Orches
     assert corch.worker(0).run("echo alive").output == "alive\n"
 
 
+def test_input_whose_answer_is_lost_with_the_client_is_reported_by_the_next_call(corch: Orchestrator) -> None:
+    """send() returns once its input is written; the client dies before tmux answered.  The next
+    call on the pane finds either the input's output (tmux still read it from the pipes it holds)
+    or a clear error saying it may or may not have run, never a hang; then a new client serves."""
+    pane = corch.worker(0)
+    transport = transport_of(corch)
+    assert pane.run("true").exit_code == 0  # (the next input then needs no look at the pane)
+    client_pid = transport.connected_pid
+    assert client_pid is not None
+    pid = server_pid(corch.settings)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        pane.send("echo lost-or-not")
+        assert transport.connected_pid == client_pid, "written over the connection, not waited for"
+        os.kill(client_pid, signal.SIGKILL)
+        wait_until(lambda: not pid_alive(client_pid), what="the killed client reaped")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    try:
+        assert pane.wait_for("lost-or-not", timeout=5) == "lost-or-not"
+    except ControlConnectionError as err:
+        assert "may or may not have run" in str(err) and "paste-buffer" in str(err)
+    assert pane.run("echo next").output == "next\n"
+    assert transport.connected_pid not in (None, client_pid)
+
+
 def test_server_killed_under_the_client(settings: Settings) -> None:
     orchestrator = Orchestrator(settings.replace(transport="control"))
     orchestrator.init()
