@@ -113,7 +113,8 @@ def _from_scrollback(pane: Pane, command: str, typed: Typed, budget: Budget) -> 
     if first < -now.history or not lines or not lines[0].rstrip().endswith(echo):
         limit = pane.tmux.settings.history_limit
         raise TmuxorchError(f"{pane.label}: the output of {command!r} is not in the scrollback any more: it "
-                            f"outgrew history_limit ({limit} lines); the control transport keeps it whole")
+                            f"outgrew history_limit ({limit} lines), or the command cleared the screen's history "
+                            "(clear); the control transport keeps it whole")
     body, prompt = lines[typed.lines:-1], lines[-1].rstrip()
     tail = prompt[:-1] if prompt.endswith("$") else prompt  # output that did not end with a newline
     if not tail and body and len(body[-1]) == int(width[0]) and body[-1].endswith(" "):

@@ -130,6 +130,10 @@ def test_a_real_programs_output_plays_back_to_the_same_screen(orch: Orchestrator
 
     replay = tmp_path / "replay.bin"
     replay.write_text(cast.output, encoding="utf-8")
+    # A blank screen first: the screen that waits for the replay must not already be the one the
+    # replay draws (send() returns before the pane has even echoed the line).
+    pane.send("clear")
+    pane.wait_prompt()
     pane.send(f"cat {replay}; read -r _")  # read keeps the shell from drawing a prompt over it
 
     def replayed() -> bool:
@@ -202,6 +206,8 @@ def test_a_panes_recording_plays_back_to_the_same_screen(orch: Orchestrator, tmp
     replay = tmp_path / "replay.bin"
     clear = list(re.finditer(r"\x1b\[H\x1b\[2?J", cast.output))[-1]
     replay.write_text(cast.output[clear.start():], encoding="utf-8")  # from the clear on
+    pane.send("clear")  # not the screen the replay draws, or the wait below would be met at once
+    pane.wait_prompt()
     pane.send(f"cat {replay}; read -r _")
     wait_until(lambda: pane.screen() == recorded, 10, what="the replayed screen to match the recorded one")
     pane.send_keys("Enter")
