@@ -68,9 +68,7 @@ class PaneStream:
         self.start = 0  # stream offset of data[0]
         self.data = bytearray()
         self.marks: list[Mark] = []
-        self.mark_offsets: list[int] = []  # each mark's offset (kept beside them: bisect without a key)
         self.titles: list[tuple[int, str]] = []  # (offset after it, text) of each title set
-        self.title_offsets: list[int] = []
         self.gaps: list[int] = []  # offsets where output may be missing before
         # One entry per chunk: the event position it came at, its stream offset, its arrival time.
         self.positions: list[int] = []
@@ -140,17 +138,18 @@ class PaneStream:
     def marks_after(self, offset: int) -> list[Mark]:
         """The marks that end after ``offset``, in order."""
         with self.lock:
-            return self.marks[bisect.bisect_right(self.mark_offsets, offset):]
+            index = bisect.bisect_right(self.marks, offset, key=lambda mark: mark.offset)
+            return self.marks[index:]
 
     def title_at(self, offset: int) -> str | None:
         """The pane's title as the stream had set it at ``offset``; None when unknown (no title
         seen since the client attached, or output may be missing since the last one)."""
         with self.lock:
-            index = bisect.bisect_right(self.title_offsets, offset) - 1
+            index = bisect.bisect_right(self.titles, offset, key=lambda title: title[0]) - 1
             if index < 0:
                 return None
             since = self.titles[index][0]
-            if self.gaps and any(since < gap <= offset for gap in self.gaps):
+            if any(since < gap <= offset for gap in self.gaps):
                 return None
             return self.titles[index][1]
 
@@ -166,11 +165,9 @@ class PaneStream:
         for match in _MARK.finditer(window):
             if match.group(3) is not None:
                 self.titles.append((begin + match.end(), match.group(3).decode("utf-8", errors="replace")))
-                self.title_offsets.append(begin + match.end())
                 continue
             status = int(match.group(2)) if match.group(2) is not None else None
             self.marks.append(Mark(match.group(1).decode(), begin + match.end(), status))
-            self.mark_offsets.append(begin + match.end())
         last = window.rfind(b"\x1b")
         unfinished = last >= 0 and len(window) - last < _CARRY and not _ended(window[last:])
         self._scanned = begin + last if unfinished else self.end
@@ -182,9 +179,7 @@ class PaneStream:
         if cut > 0:
             del self.positions[:cut], self.offsets[:cut], self.times[:cut]
         self.marks = [mark for mark in self.marks if mark.offset > self.start]
-        self.mark_offsets = [mark.offset for mark in self.marks]
         self.titles = [title for title in self.titles if title[0] > self.start] or self.titles[-1:]
-        self.title_offsets = [title[0] for title in self.titles]
         self.gaps = [gap for gap in self.gaps if gap > self.start]
         before = [size for size in self.sizes if size.offset <= self.start]
         self.sizes = before[-1:] + self.sizes[len(before):]  # the size in force at the start stays
