@@ -95,10 +95,11 @@ def test_send_after_a_repl_exit_reaches_the_shell(orch: Orchestrator, tmp_path: 
 
 
 # A line editor that is slow to take in a line, as Python 3.13's REPL is (pure Python, redrawing
-# after every key): the terminal is in cbreak mode (no echo, keys one by one, C-c still a signal)
-# and the program echoes what it has read.
+# after every key: about 20 ms of computing per key): the terminal is in cbreak mode (no echo,
+# keys one by one, C-c still a signal) and the program echoes what it has read.  The work a line
+# starts waits for the C-c that interrupts it.
 SLOW_EDITOR = r"""
-import os, sys, termios, time, tty
+import os, signal, sys, termios, time, tty
 fd = sys.stdin.fileno()
 saved = termios.tcgetattr(fd)
 tty.setcbreak(fd)
@@ -109,7 +110,9 @@ try:
         try:
             while True:
                 key = os.read(fd, 1).decode()
-                time.sleep(0.02)
+                redrawn = time.monotonic() + 0.02
+                while time.monotonic() < redrawn:
+                    pass
                 if key in "\r\n":
                     sys.stdout.write("\r\n"); sys.stdout.flush()
                     break
@@ -119,7 +122,7 @@ try:
         if line == "quit":
             break
         try:
-            time.sleep(100)
+            signal.pause()
         except KeyboardInterrupt:
             sys.stdout.write(f"{line} interrupted\r\n")
 finally:
