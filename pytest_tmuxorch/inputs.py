@@ -119,16 +119,16 @@ def settle(tmux: Tmux, pane_id: str, timeout: float, signal: bool) -> Typed | No
     ``signal``: it holds a signal key.  Returns the last input, as far as it is now settled."""
     settled = _settle_last_input(tmux, pane_id, timeout, signal)
     if signal and tmux.settings.integration is not None:
-        _until_shell_reads(tmux, pane_id)
+        _until_shell_reads(tmux, pane_id, settled)
     return settled
 
 
-def _until_shell_reads(tmux: Tmux, pane_id: str) -> None:
+def _until_shell_reads(tmux: Tmux, pane_id: str, typed: Typed | None) -> None:
     """Before a signal key: wait until the shell, if it is at its prompt, sleeps in its read
     (:func:`terminal.shell_reading`); at most :data:`~terminal.SIGNAL_GRACE`, then the key goes
     anyway.  From the stream's title and ``/proc`` where it can (no tmux call)."""
     stream = tmux.transport.stream(pane_id)
-    pid = _shell_pid(tmux, pane_id)
+    pid = _shell_pid(tmux, pane_id, typed)
     began = time.monotonic()
 
     def check() -> bool | None:

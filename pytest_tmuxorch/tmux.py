@@ -105,7 +105,7 @@ class Tmux:
     def post(self, commands: Sequence[Command], timeout: float | None = None) -> Reply:
         """Write a chain and return before its answer where the transport can (see
         :meth:`Transport.post`): for input into panes."""
-        if not commands or notifying(commands):
+        if notifying(commands):
             return Answered(self.chain(commands, timeout))
         return self.transport.post(commands, timeout or self.timeout)
 

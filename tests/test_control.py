@@ -398,6 +398,13 @@ def test_a_killed_client_is_replaced_and_pending_calls_are_handled(corch: Orches
     assert corch.worker(0).run("echo alive").output == "alive\n"
 
 
+def test_an_empty_chain_posted_is_answered_and_keeps_the_client(corch: Orchestrator) -> None:
+    transport = transport_of(corch)
+    pid = transport.connected_pid
+    reply = transport.post([], 5)  # written as it is, an empty line would end the client
+    assert reply.answered() and reply.result() == []
+    assert corch.tmux.run("display-message", "-p", "still") == ["still"] and transport.connected_pid == pid
+
 def test_input_whose_answer_is_lost_with_the_client_is_reported_by_the_next_call(corch: Orchestrator) -> None:
     """send() returns once its input is written; the client dies before tmux answered.  The next
     call on the pane finds either the input's output (tmux still read it from the pipes it holds)

@@ -191,7 +191,8 @@ class ControlTransport:
         """As :meth:`execute`, but over the connection it returns once the chain is written: the
         answer is read when :meth:`Posted.result` asks for it (by then it is usually here)."""
         deadline = time.monotonic() + timeout
-        if control_safe(commands) and not any(command[0] in ENDS_SESSION for command in commands):
+        # (an empty chain would be an empty line, which ends the client: execute() answers it)
+        if commands and control_safe(commands) and not any(command[0] in ENDS_SESSION for command in commands):
             connection = self._usable_connection(deadline)
             if connection is not None:
                 self._local.baseline = self._position  # what the panes write from now on is new
