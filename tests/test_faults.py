@@ -116,10 +116,10 @@ def test_a_fault_mid_task_never_runs_it_twice_at_once(
         wait_until(lambda: not queue.live_workers(), what="the old loops gone")
         assert queue.get("probe").attempt == 1 and queue.find("probe") == "queue"
     # kill, tasks-stop: the task is back in the queue; kill-server: unless a sibling finished it
-    restart = fault in ("kill", "kill-server", "tasks-stop") and queue.find("probe") == "queue"
-    if restart and fault != "tasks-stop":
+    queued = queue.find("probe") == "queue"
+    if fault in ("kill", "kill-server") and queued:
         assert run_cli("init", env=cli_env).returncode == 0
-    if restart:
+    if fault in ("kill", "tasks-stop") or (fault == "kill-server" and queued):
         assert run_cli("tasks-start", env=cli_env).returncode == 0
     # kill-pane, sigkill-loop: the other worker loop, still running, takes the task
     (finished,) = queue.wait(["probe"], timeout=20)
