@@ -31,7 +31,7 @@ from ..serverlock import ServerLock, starting
 from ..streams import PaneStream, layout_sizes
 from ..transport import Answered, Command, Reply, SubprocessTransport, classify_error, show
 from .connection import Connection, Lost, NotSent, Request
-from .protocol import ENDS_SESSION, Block, Event, Notification, Output, control_safe, read_only
+from .protocol import Block, Event, Notification, Output, control_safe, ends_session, read_only
 
 log = get_logger("pytest_tmuxorch.control")
 
@@ -126,9 +126,7 @@ class ControlTransport:
                 log.debug("%s was not sent: %s", show(commands), lost)
             except Lost as lost:
                 if not read_only(commands):
-                    raise ControlConnectionError(
-                        f"{lost} before tmux answered; it may or may not have run: {show(commands)}"
-                    ) from None
+                    raise _lost_after_writing(lost, commands) from None
                 log.debug("retrying %s: %s", show(commands), lost)  # on a new connection, else below
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -192,7 +190,7 @@ class ControlTransport:
         answer is read when :meth:`Posted.result` asks for it (by then it is usually here)."""
         deadline = time.monotonic() + timeout
         # (an empty chain would be an empty line, which ends the client: execute() answers it)
-        if commands and control_safe(commands) and not any(command[0] in ENDS_SESSION for command in commands):
+        if commands and control_safe(commands) and not ends_session(commands):
             connection = self._usable_connection(deadline)
             if connection is not None:
                 self._local.baseline = self._position  # what the panes write from now on is new
@@ -208,7 +206,7 @@ class ControlTransport:
         request = connection.send(commands)
         _wait_answer(request, commands, timeout, deadline)
         self._local.baseline = self._local.reply = request.position
-        if any(command[0] in ENDS_SESSION for command in commands):
+        if ends_session(commands):
             self._retire(connection)
         return _outputs(request, commands)
 
@@ -324,8 +322,7 @@ class Posted:
                 _wait_answer(self._request, self._commands, self._timeout, self._deadline)
                 self._outputs = _outputs(self._request, self._commands)
             except Lost as lost:  # written, so it may have run: never run it again
-                self._error = ControlConnectionError(
-                    f"{lost} before tmux answered; it may or may not have run: {show(self._commands)}")
+                self._error = _lost_after_writing(lost, self._commands)
             except TmuxError as err:
                 self._error = err
         if self._error is not None:
@@ -345,6 +342,11 @@ def _wait_answer(request: Request, commands: Sequence[Command], timeout: float, 
         raise TmuxTimeoutError(f"tmux did not answer within {timeout:g}s: {show(commands)}")
     if request.lost is not None:
         raise Lost(request.lost)
+
+
+def _lost_after_writing(lost: Lost, commands: Sequence[Command]) -> ControlConnectionError:
+    """The error for commands written to a client that ended before tmux answered them."""
+    return ControlConnectionError(f"{lost} before tmux answered; it may or may not have run: {show(commands)}")
 
 
 def _outputs(request: Request, commands: Sequence[Command]) -> list[list[str]]:

@@ -225,6 +225,11 @@ _NEEDS_FLAG = {"display-message": "p", "display": "p", "wait-for": "SU", "wait":
 ENDS_SESSION = frozenset({"kill-session", "kill-window", "killw", "kill-pane", "killp", "kill-server"})
 
 
+def ends_session(commands: Sequence[Command]) -> bool:
+    """True when ``commands`` may end the control client's session (:data:`ENDS_SESSION`)."""
+    return any(command[0] in ENDS_SESSION for command in commands)
+
+
 def _flags(command: Command) -> str:
     """The letters of every ``-xyz`` argument before ``--`` (over-inclusive, which is safe here)."""
     letters = []
