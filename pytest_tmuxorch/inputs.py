@@ -92,8 +92,8 @@ class _Sent:
         from the look taken in the chain (at ``index``) or the title the stream showed then."""
         tmux = self.tmux
         outputs = self.reply.result()
-        anchor = self.reply.anchor(pane_id)
-        title = stream.title_at(anchor) if stream is not None and anchor is not None else None
+        anchor, answered_at = self.reply.anchor(pane_id), self.reply.position()
+        title = stream.title_at(anchor, answered_at) if stream is not None and anchor is not None else None
         if index is not None:
             before = parse_look(outputs[index], job)
         elif title is not None:
@@ -104,7 +104,8 @@ class _Sent:
         command = self.kind == "line" and before.at_prompt and integrated
         starting = self.when if command else (previous.starting if previous is not None else None)
         return Typed("command" if command else self.kind, before.line if anchor is None else anchor,
-                     before, self.lines, self.signal and integrated, self.when, starting, command)
+                     before, self.lines, self.signal and integrated, self.when, starting, command,
+                     answered_at)
 
 
 def _shell_pid(tmux: Tmux, pane_id: str, typed: Typed | None = None) -> int:

@@ -269,6 +269,8 @@ class Pane:
                 if pending is None or not pending.answered():
                     return ""  # the input's answer is on its way, its output after it
                 typed = pending.typed(self.tmux, self.id)
+            if stream.missing(typed.answered_at):  # the client stopped listening since: as dropped
+                return self.capture(history=True)
             start = output_start(self.tmux, typed, stream.marks_after(typed.anchor), stream.read(typed.anchor))
             if start is None:
                 return ""

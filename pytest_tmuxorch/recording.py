@@ -211,7 +211,8 @@ def from_stream(
     width, height = (in_force[-1].columns, in_force[-1].rows) if in_force else size
     events += [(change.offset, 0, change.time, "r", change) for change in sizes if change.offset > begin
                and change is not in_force[-1]]
-    events += [(gap, 0, float("-inf"), "gap", None) for gap in gaps if gap > begin]  # at the time of the last event
+    events += [(gap.offset, 0, float("-inf"), "gap", None) for gap in gaps
+               if begin < gap.offset < end]  # at the time of the last event; none after the last byte
     events.sort(key=lambda event: event[:2])
     marks = sorted(markers or [])
     origin = first[0] if first else events[0][2] if events and events[0][3] == "o" else time.monotonic()

@@ -78,6 +78,10 @@ def run_integrated(pane: Pane, command: str, timeout: float) -> RunResult:
 def _from_stream(pane: Pane, command: str, typed: Typed, stream: PaneStream, budget: Budget) -> RunResult:
     bash = pane.tmux.settings.integration == "bash"
 
+    def lost() -> TmuxorchError:
+        return TmuxorchError(f"{pane.label}: the output of {command!r} was lost: the control client stopped "
+                             "listening while it ran (it may still run; wait_prompt waits for its end)")
+
     def ended() -> tuple[int, int, int] | None:
         start = None if bash else typed.anchor + skip_lines(stream.read(typed.anchor), typed.lines)
         for mark in stream.marks_after(typed.anchor):
@@ -85,12 +89,13 @@ def _from_stream(pane: Pane, command: str, typed: Typed, stream: PaneStream, bud
                 start = mark.offset
             elif mark.kind == "D" and start is not None and mark.status is not None:
                 return start, mark.offset, mark.status
+        if stream.missing(typed.answered_at):
+            raise lost()
         return None
 
     start, end, status = wait_until(ended, budget.left(), lambda: _expired(pane, command, budget), pane._pause)
-    if stream.gap_between(typed.anchor, end):
-        raise TmuxorchError(f"{pane.label}: the output of {command!r} was lost (the control connection was "
-                            "re-established while it ran)")
+    if stream.missing(typed.answered_at, end):
+        raise lost()
     try:
         data = stream.read(start, end)
     except LookupError as err:

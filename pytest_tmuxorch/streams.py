@@ -12,8 +12,10 @@ it came among the bytes; with the bytes and their arrival times, that is a whole
 (:func:`pytest_tmuxorch.recording.from_stream`).
 
 It keeps the last :data:`STREAM_LIMIT` bytes; older ones are dropped, and a reader asking for them
-learns that they are gone (:attr:`PaneStream.start`).  A *gap* is where output may be missing
-(the control client reconnected): nothing read across one is trusted.
+learns that they are gone (:attr:`PaneStream.start`).  A *gap* is where output may be missing: the
+control client stopped listening (it was killed, or the server or session went), or a new one
+started.  Each gap keeps the event position it was marked at, so an input answered before it is
+told apart from one answered after it even when no byte came in between (:meth:`PaneStream.missing`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,13 @@ class Mark(NamedTuple):
     kind: str
     offset: int
     status: int | None = None
+
+
+class Gap(NamedTuple):
+    """Output may be missing before stream offset ``offset``: marked at event number ``position``."""
+
+    offset: int
+    position: int
 
 
 class SizeChange(NamedTuple):
@@ -62,14 +71,16 @@ def layout_sizes(args: str) -> dict[str, tuple[int, int]]:
 class PaneStream:
     """The output of one pane: bytes at stream offsets ``start``..``end``, marks, arrival times."""
 
-    def __init__(self, limit: int = STREAM_LIMIT) -> None:
+    def __init__(self, limit: int = STREAM_LIMIT, listening: bool = True) -> None:
         self.limit = limit
+        self.listening = listening  # a control client feeds this stream now
         self.lock = threading.Lock()
         self.start = 0  # stream offset of data[0]
         self.data = bytearray()
         self.marks: list[Mark] = []
         self.titles: list[tuple[int, str]] = []  # (offset after it, text) of each title set
-        self.gaps: list[int] = []  # offsets where output may be missing before
+        self.gaps: list[Gap] = []
+        self._last_gap = -1  # the event position of the latest gap (kept when trimmed)
         # One entry per chunk: the event position it came at, its stream offset, its arrival time.
         self.positions: list[int] = []
         self.offsets: list[int] = []
@@ -108,10 +119,24 @@ class PaneStream:
         with self.lock:
             self.frame = (offset, when, text)
 
-    def gap(self) -> None:
-        """Output may have been missed before what comes next."""
+    def gap(self, position: int, listening: bool) -> None:
+        """Output may be missed before what comes next: at event number ``position`` the control
+        client stopped listening, or (``listening``) a new one started."""
         with self.lock:
-            self.gaps.append(self.end)
+            self.listening = listening
+            self._last_gap = position
+            if self.gaps and self.gaps[-1].offset == self.end:
+                self.gaps[-1] = Gap(self.end, position)  # one gap: no byte came in between
+            else:
+                self.gaps.append(Gap(self.end, position))
+
+    def missing(self, position: int, end: int | None = None) -> bool:
+        """May output that came after event number ``position`` (before stream offset ``end``;
+        default: up to now) be missing from this stream?"""
+        if end is None:
+            return not self.listening or self._last_gap > position
+        with self.lock:
+            return any(gap.position > position and gap.offset < end for gap in self.gaps)
 
     def offset_after(self, position: int) -> int:
         """The stream offset of the first byte that came after event number ``position``."""
@@ -141,21 +166,20 @@ class PaneStream:
             index = bisect.bisect_right(self.marks, offset, key=lambda mark: mark.offset)
             return self.marks[index:]
 
-    def title_at(self, offset: int) -> str | None:
+    def title_at(self, offset: int, position: int | None = None) -> str | None:
         """The pane's title as the stream had set it at ``offset``; None when unknown (no title
-        seen since the client attached, or output may be missing since the last one)."""
+        seen since the client attached, or output may be missing since the last one).
+        ``position``: the event number ``offset`` stands for (an answer's); a gap marked after
+        it does not count, even at that same offset.  Default: now."""
         with self.lock:
             index = bisect.bisect_right(self.titles, offset, key=lambda title: title[0]) - 1
             if index < 0:
                 return None
-            since = self.titles[index][0]
-            if any(since < gap <= offset for gap in self.gaps):
+            since = self.titles[index][0]  # (a gap at the title's own offset came after it)
+            if any(since <= gap.offset <= offset and (position is None or gap.position <= position)
+                   for gap in self.gaps):
                 return None
             return self.titles[index][1]
-
-    def gap_between(self, begin: int, end: int) -> bool:
-        with self.lock:
-            return any(begin < gap <= end for gap in self.gaps)
 
     def _scan(self) -> None:
         """Find the marks in what came since the last scan (under the lock).  An unfinished OSC
@@ -180,7 +204,7 @@ class PaneStream:
             del self.positions[:cut], self.offsets[:cut], self.times[:cut]
         self.marks = [mark for mark in self.marks if mark.offset > self.start]
         self.titles = [title for title in self.titles if title[0] > self.start] or self.titles[-1:]
-        self.gaps = [gap for gap in self.gaps if gap > self.start]
+        self.gaps = [gap for gap in self.gaps if gap.offset > self.start]
         before = [size for size in self.sizes if size.offset <= self.start]
         self.sizes = before[-1:] + self.sizes[len(before):]  # the size in force at the start stays
         if self.frame is not None and self.frame[0] < self.start:

@@ -85,9 +85,12 @@ if TYPE_CHECKING:
         starting: float | None = None  # when a command line was typed whose program has not yet
         # been seen running (or ended): this input's, or an earlier one's
         shell: bool = False  # a command line typed at the shell's prompt (kept once it settles)
+        answered_at: int = 0  # the control client's event number when tmux answered it (0: no
+        # client): output after it may be missing when the stream says so (PaneStream.missing)
 else:
     _Look = record("_Look", "prompt status running ended job dead history row column shell_pid")
-    _Typed = record("_Typed", "kind anchor before lines signal when starting shell", defaults=(None, False))
+    _Typed = record("_Typed", "kind anchor before lines signal when starting shell answered_at",
+                    defaults=(None, False, 0))
 
 
 class Look(_Look):

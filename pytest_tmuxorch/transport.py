@@ -92,15 +92,22 @@ class Reply(Protocol):
         """:meth:`Transport.anchor` for this chain: where ``pane_id``'s output after it starts."""
         ...
 
+    def position(self) -> int:
+        """The control client's event number when the answer came (0 without a client): see
+        :meth:`~pytest_tmuxorch.streams.PaneStream.missing`."""
+        ...
+
 
 class Answered:
     """A :class:`Reply` read before ``post`` returned (the chain ran as :meth:`Transport.execute`)."""
 
-    __slots__ = ("_anchor", "_outputs")
+    __slots__ = ("_anchor", "_outputs", "_position")
 
-    def __init__(self, outputs: list[list[str]], anchor: Callable[[str], int | None] | None = None) -> None:
+    def __init__(self, outputs: list[list[str]], anchor: Callable[[str], int | None] | None = None,
+                 position: int = 0) -> None:
         self._outputs = outputs
         self._anchor = anchor
+        self._position = position
 
     def answered(self) -> bool:
         return True
@@ -110,6 +117,9 @@ class Answered:
 
     def anchor(self, pane_id: str) -> int | None:
         return self._anchor(pane_id) if self._anchor is not None else None
+
+    def position(self) -> int:
+        return self._position
 
 
 def escape_argument(arg: str) -> str:

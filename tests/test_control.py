@@ -6,6 +6,7 @@ import functools
 import os
 import random
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -40,6 +41,7 @@ from pytest_tmuxorch.errors import (
     ServerNotFoundError,
     SessionNotFoundError,
     TmuxError,
+    TmuxorchError,
     TmuxTimeoutError,
 )
 from pytest_tmuxorch.servers import kill_server_at, new_socket_path
@@ -427,6 +429,42 @@ def test_input_whose_answer_is_lost_with_the_client_is_reported_by_the_next_call
         assert pane.wait_for("lost-or-not", timeout=5) == "lost-or-not"
     except ControlConnectionError as err:
         assert "may or may not have run" in str(err) and "paste-buffer" in str(err)
+    assert pane.run("echo next").output == "next\n"
+    assert transport.connected_pid not in (None, client_pid)
+
+
+def detach_us(orchestrator: Orchestrator) -> str:
+    """A command line that detaches every client of the session (ours): from then on tmux writes
+    nothing to it.  (Killing the client's process would not do: tmux holds its pipes, and writes
+    on until it sees the socket close.)"""
+    return f"{shlex.join(orchestrator.tmux.base_argv())} detach-client -s ={orchestrator.settings.session}"
+
+
+def test_output_written_after_the_client_stopped_listening_is_found_in_the_scrollback(
+        corch: Orchestrator, tmp_path: Path) -> None:
+    """The input was answered; then its command detaches the control client and prints.  That
+    output never reaches the stream, and no byte came between the answer and the loss: wait_for
+    still finds it (in the scrollback) instead of waiting on a stream nobody feeds."""
+    pane, transport = corch.worker(0), transport_of(corch)
+    client_pid = transport.connected_pid
+    fifo = tmp_path / "go"
+    os.mkfifo(fifo)
+    pane.send(f"echo armed-$((6*7)); read -r _ < {fifo}; {detach_us(corch)}; echo after-$((40+2))")
+    assert pane.wait_for("armed-42") == "armed-42"  # (so tmux's answer to the input was read)
+    fifo.write_text("go\n")
+    assert pane.wait_for("after-42", timeout=60) == "after-42"
+    assert pane.run("echo next").output == "next\n"
+    assert transport.connected_pid not in (None, client_pid)
+
+
+def test_run_whose_client_stops_listening_says_its_output_was_lost(corch: Orchestrator) -> None:
+    """A run() whose command detaches the control client cannot get the end of its output from
+    the stream: it says so at once, not at its timeout, and the pane serves the next call."""
+    pane, transport = corch.worker(0), transport_of(corch)
+    client_pid = transport.connected_pid
+    with pytest.raises(TmuxorchError, match="was lost: the control client stopped listening"):
+        pane.run(f"{detach_us(corch)}; echo after", timeout=60)
+    assert pane.wait_prompt() == 0
     assert pane.run("echo next").output == "next\n"
     assert transport.connected_pid not in (None, client_pid)
 

@@ -158,6 +158,35 @@ def test_layout_sizes_reads_every_pane_of_a_layout_change() -> None:
     assert layout_sizes("") == {}
 
 
+def test_a_gap_tells_input_answered_before_it_from_input_answered_after_it() -> None:
+    """No byte came between the answers and the gaps, so offsets cannot tell them apart: the
+    event positions do."""
+    stream = PaneStream()
+    stream.feed(b"$ ", 1, 100.0)
+    answered_before = 2  # (an input answered as event 2: its output starts at offset 2)
+    assert not stream.missing(answered_before)
+    stream.gap(3, listening=False)  # the client ended
+    assert stream.missing(answered_before), "not listening: its output may be missing"
+    stream.gap(5, listening=True)  # a new client: still one gap, at offset 2
+    assert len(stream.gaps) == 1 and stream.gaps[0].offset == 2
+    answered_after = 6
+    assert stream.missing(answered_before) and not stream.missing(answered_after)
+    stream.feed(b"out\n", 7, 101.0)
+    assert stream.missing(answered_before, end=6) and not stream.missing(answered_after, end=6)
+    assert not stream.missing(1, end=2), "a gap at the end of what is read is after it"
+
+
+def test_a_title_is_not_trusted_across_a_gap_at_its_own_offset() -> None:
+    stream = PaneStream()
+    stream.feed(b"\x1b]2;tmuxorch;3;0\x07", 1, 100.0)
+    assert stream.title_at(stream.end) == "tmuxorch;3;0"
+    stream.gap(2, listening=False)  # the title may have changed while no client listened
+    assert stream.title_at(stream.end) is None
+    assert stream.title_at(stream.end, 1) == "tmuxorch;3;0", "as it was at an answer before the gap"
+    stream.feed(b"\x1b]2;tmuxorch;4;0\x07", 3, 101.0)
+    assert stream.title_at(stream.end) == "tmuxorch;4;0"
+
+
 def test_from_stream_orders_output_sizes_gaps_and_markers() -> None:
     stream = PaneStream()
     stream.feed(b"early", 1, 100.0)  # before the library read a size: the first size is the header's
@@ -166,8 +195,10 @@ def test_from_stream_orders_output_sizes_gaps_and_markers() -> None:
     stream.feed(b"\x93 ok", 3, 101.5)
     stream.resized(80, 24, 101.6)  # the same size again: not a change
     stream.resized(100, 30, 102.0)
-    stream.gap()
-    stream.feed(b"after", 4, 103.0)
+    stream.gap(4, listening=False)  # the client ended, and a new one started: one gap
+    stream.gap(5, listening=True)
+    stream.feed(b"after", 6, 103.0)
+    stream.gap(7, listening=False)  # nothing after it: no marker at the end
     recording = from_stream(stream, (1, 1), title="pane", markers=[(102.5, "failed here"), (99.0, "before")])
     cast = Cast({}, recording.events)
     assert (recording.to_text().splitlines()[0], cast.output) == (

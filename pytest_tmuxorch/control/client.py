@@ -93,6 +93,9 @@ class ControlTransport:
         self._position = 0
         self._pane_position: dict[str, int] = {}
         self._streams: dict[str, PaneStream] = {}
+        # Whether a client feeds the streams, and which: when it ends, they stop listening (a gap).
+        self._listening = False
+        self._listener: Connection | None = None
         self._output_position = 0
         self._layout_position = 0
 
@@ -165,7 +168,8 @@ class ControlTransport:
         (created empty on first use: output comes only once a command has connected it)."""
         stream = self._streams.get(pane_id)
         if stream is None:
-            stream = self._streams.setdefault(pane_id, PaneStream())
+            with self._cond:
+                stream = self._streams.setdefault(pane_id, PaneStream(listening=self._listening))
         return stream
 
     def anchor(self, pane_id: str) -> int:
@@ -200,7 +204,7 @@ class ControlTransport:
                     log.debug("%s was not sent: %s", show(commands), lost)
         outputs = self.execute(commands, max(0.0, deadline - time.monotonic()))
         position = getattr(self._local, "reply", 0)
-        return Answered(outputs, lambda pane_id: self.stream(pane_id).offset_after(position))
+        return Answered(outputs, lambda pane_id: self.stream(pane_id).offset_after(position), position)
 
     def _call(self, connection: Connection, commands: Sequence[Command], timeout: float, deadline: float) -> list[list[str]]:
         request = connection.send(commands)
@@ -235,25 +239,42 @@ class ControlTransport:
     def _connect(self, deadline: float) -> Connection | None:
         argv = [self._base_argv[0], "-N", *self._base_argv[1:], "-C", "attach-session", "-t", f"={self._session}"]
         started = time.monotonic()
+        # What the panes wrote while no client listened is not in their streams: a gap, marked
+        # before the new client's first byte, after the old client's last answer.
+        self._mark_gaps(None, listening=True)
         try:
             connection = Connection(argv, self._env, self, self._server_lock)
             self._live.add(connection)
         except OSError as err:
             log.debug("cannot start a control client: %s", err)
             self._retry_at = started + RETRY_DELAY
+            self._mark_gaps(None, listening=False)
             return None
+        with self._cond:
+            self._listener = connection
         connection.ready.wait(max(0.0, min(deadline - started, 5.0)))  # the attach answered: whole
         if not connection.alive or not connection.ready.is_set() or connection.failure:
             log.debug("control client did not attach: %s", connection.failure or "no answer in time")
+            self._mark_gaps(connection, listening=False)
             connection.close()
             self._retry_at = time.monotonic() + RETRY_DELAY
             return None
         log.debug("%s (pid %d) attached to =%s in %.1f ms", connection.name, connection.pid,
                   self._session, (time.monotonic() - started) * 1e3)
-        for stream in list(self._streams.values()):
-            stream.gap()  # what panes wrote while no client was attached is not in their streams
         self._connection = connection
         return connection
+
+    def _mark_gaps(self, ended: Connection | None, listening: bool) -> None:
+        """Mark a gap in every stream: a new client starts (``listening``), or the one they listen
+        through (``ended``) stopped.  A client that ended after a newer one started marks none:
+        the newer one's gap covers it, and its answers all came before."""
+        with self._cond:
+            if not listening and ended is not self._listener:
+                return
+            self._position += 1
+            self._listening, self._listener = listening, None
+            for stream in list(self._streams.values()):
+                stream.gap(self._position, listening)
 
     def _retire(self, connection: Connection) -> None:
         """After a command that may have ended our session: new calls use a new client; this one
@@ -292,6 +313,7 @@ class ControlTransport:
 
     def connection_ended(self, connection: Connection) -> None:
         self._live.discard(connection)
+        self._mark_gaps(connection, listening=False)
         with self._cond:
             self._position += 1
             self._layout_position = self._position
@@ -332,6 +354,9 @@ class Posted:
 
     def anchor(self, pane_id: str) -> int | None:
         return self._transport.stream(pane_id).offset_after(self._request.position)
+
+    def position(self) -> int:
+        return self._request.position
 
 
 def _wait_answer(request: Request, commands: Sequence[Command], timeout: float, deadline: float) -> None:
