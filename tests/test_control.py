@@ -6,7 +6,6 @@ import functools
 import os
 import random
 import re
-import shlex
 import signal
 import socket
 import subprocess
@@ -433,40 +432,78 @@ def test_input_whose_answer_is_lost_with_the_client_is_reported_by_the_next_call
     assert transport.connected_pid not in (None, client_pid)
 
 
-def detach_us(orchestrator: Orchestrator) -> str:
-    """A command line that detaches every client of the session (ours): from then on tmux writes
-    nothing to it.  (Killing the client's process would not do: tmux holds its pipes, and writes
-    on until it sees the socket close.)"""
-    return f"{shlex.join(orchestrator.tmux.base_argv())} detach-client -s ={orchestrator.settings.session}"
+def lose_the_client(transport: ControlTransport) -> int:
+    """Kill the control client and wait until tmux has dropped it (its output ended): what the
+    panes write from then on reaches no stream.  Returns the killed client's pid."""
+    pid = transport.connected_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: transport.connected_pid is None, what="the transport saw its client go")
+    return pid
 
 
-def test_output_written_after_the_client_stopped_listening_is_found_in_the_scrollback(
-        corch: Orchestrator, tmp_path: Path) -> None:
-    """The input was answered; then its command detaches the control client and prints.  That
-    output never reaches the stream, and no byte came between the answer and the loss: wait_for
-    still finds it (in the scrollback) instead of waiting on a stream nobody feeds."""
+def test_output_written_after_the_client_was_lost_is_found_in_the_scrollback(corch: Orchestrator,
+                                                                            tmp_path: Path) -> None:
+    """The input was answered; then the control client is lost, and only then does the command
+    print.  That output never reaches the stream, and no byte came between the answer and the
+    loss: wait_for still finds it (in the scrollback) instead of waiting on a stream nobody feeds."""
     pane, transport = corch.worker(0), transport_of(corch)
-    client_pid = transport.connected_pid
     fifo = tmp_path / "go"
     os.mkfifo(fifo)
-    pane.send(f"echo armed-$((6*7)); read -r _ < {fifo}; {detach_us(corch)}; echo after-$((40+2))")
+    pane.send(f"echo armed-$((6*7)); read -r _ < {fifo}; echo after-$((40+2))")
     assert pane.wait_for("armed-42") == "armed-42"  # (so tmux's answer to the input was read)
+    lost = lose_the_client(transport)
     fifo.write_text("go\n")
     assert pane.wait_for("after-42", timeout=60) == "after-42"
     assert pane.run("echo next").output == "next\n"
-    assert transport.connected_pid not in (None, client_pid)
+    assert transport.connected_pid not in (None, lost)
 
 
-def test_run_whose_client_stops_listening_says_its_output_was_lost(corch: Orchestrator) -> None:
-    """A run() whose command detaches the control client cannot get the end of its output from
-    the stream: it says so at once, not at its timeout, and the pane serves the next call."""
+def test_run_whose_client_is_lost_says_its_output_was_lost(corch: Orchestrator, tmp_path: Path) -> None:
+    """A run() whose control client is lost while its command runs cannot get the end of its
+    output from the stream: it says so at once, not at its timeout, and the pane serves the
+    next call."""
     pane, transport = corch.worker(0), transport_of(corch)
-    client_pid = transport.connected_pid
-    with pytest.raises(TmuxorchError, match="was lost: the control client stopped listening"):
-        pane.run(f"{detach_us(corch)}; echo after", timeout=60)
+    stream = transport.stream(pane.id)
+    fifo = tmp_path / "go"
+    os.mkfifo(fifo)
+    lost: list[int] = []
+
+    def lose_it_midway() -> None:  # once the command runs (tmux's answer came before its output)
+        wait_until(lambda: b"armed-42" in bytes(stream.data), what="the command started")
+        lost.append(lose_the_client(transport))
+        fifo.write_text("go\n")
+
+    helper = threading.Thread(target=lose_it_midway)
+    helper.start()
+    try:
+        with pytest.raises(TmuxorchError, match="was lost: the control client stopped listening"):
+            pane.run(f"echo armed-$((6*7)); read -r _ < {fifo}; echo after", timeout=60)
+    finally:
+        helper.join()
     assert pane.wait_prompt() == 0
     assert pane.run("echo next").output == "next\n"
-    assert transport.connected_pid not in (None, client_pid)
+    assert transport.connected_pid not in (None, *lost)
+
+
+def test_clients_closed_while_panes_flood_leave_the_server_running(corch: Orchestrator) -> None:
+    """tmux 3.3a crashes (fatal "not enough data") when a control client told to exit still has
+    pane output queued and more comes.  So a transport never tells its client to exit: it kills
+    it (stdin ends only once tmux dropped it).  Clients closed again and again while two panes
+    flood their output leave the server running.  (With EOF on stdin instead, about one close in
+    four hundred crashed the server here.)"""
+    corch.worker(0).send("yes flood-flood-flood")
+    corch.worker(1).send("yes other-other")
+    for _ in range(60):
+        other = Orchestrator(corch.settings)
+        other.status()
+        connection = transport_of(other)._connection
+        assert connection is not None
+        other.close()
+        assert connection.process.returncode == -signal.SIGKILL, "killed, not told to exit"
+    assert corch.tmux.server_pid() is not None
+    for worker in (0, 1):
+        corch.worker(worker).interrupt()
 
 
 def test_server_killed_under_the_client(settings: Settings) -> None:

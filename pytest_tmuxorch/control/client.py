@@ -61,9 +61,10 @@ class ControlTransport:
     * Failure: when the client exits (session or server killed, process killed), pending calls
       that only read are retried by the fallback, the others raise :class:`ControlConnectionError`;
       later calls reconnect (or fall back while that fails, retrying after :data:`RETRY_DELAY`).
-    * :meth:`close` ends the client and waits for it; an un-closed client ends at interpreter exit
-      (finaliser), and in any case when the Python process dies (EOF on its stdin) or the server
-      exits.  The transport stays usable after close() and reconnects on demand.
+    * :meth:`close` kills the client (never EOF on its stdin: see
+      :func:`~pytest_tmuxorch.control.connection.terminate`) and waits for it; an un-closed client
+      is killed at interpreter exit (finaliser), and in any case ends when the Python process
+      dies (EOF on its stdin) or the server exits.  The transport stays usable after close() and reconnects on demand.
     """
 
     def __init__(

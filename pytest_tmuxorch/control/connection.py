@@ -16,7 +16,7 @@ import subprocess
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import IO, Protocol
+from typing import Protocol
 
 from .._log import get_logger
 from ..serverlock import ServerLock
@@ -54,20 +54,18 @@ class Request:
         self.position = 0
 
 
-def terminate(process: subprocess.Popen[bytes], stdin: IO[bytes] | None, lock: ServerLock) -> None:
-    """End a control client: EOF on its stdin makes it exit; kill it if it does not.  Under the
-    server lock: tmux tells every control client that this one detached."""
+def terminate(process: subprocess.Popen[bytes], lock: ServerLock) -> None:
+    """End a control client by killing it, and reap it.
+
+    Never by EOF on its stdin, which the server reads itself: tmux 3.3a can crash when a client
+    told to exit (EOF, or a detach) still has pane output queued and more comes (it drops that
+    output, then reads it: fatal "not enough data").  A killed client is dropped whole, and its
+    stdin is closed only after that (by the reader, at the end of the output).  Under the server
+    lock: tmux tells every control client that this one went."""
     with lock:
-        try:
-            if stdin is not None:
-                stdin.close()
-        except OSError:
-            pass
-        try:
-            process.wait(timeout=2.0)
-        except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
             process.kill()
-            process.wait()
+        process.wait()
 
 
 class Connection:
@@ -92,8 +90,8 @@ class Connection:
         self.failure = ""
         self._owner = weakref.ref(owner)
         self._server_lock = lock
-        # An un-closed transport must not outlive the program: close its stdin at exit.
-        self._finalizer = weakref.finalize(self, terminate, self.process, self._stdin, lock)
+        # An un-closed transport must not outlive the program: its client is killed at exit.
+        self._finalizer = weakref.finalize(self, terminate, self.process, lock)
         self.reader = threading.Thread(target=self._read, name=f"tmuxorch-{self.name}", daemon=True)
         self.reader.start()
 
@@ -118,14 +116,15 @@ class Connection:
         return request
 
     def hang_up(self) -> None:
-        """Stop writing and close stdin: the client exits once tmux answered what it read.
-        Does not wait (safe from the reader thread)."""
+        """Stop writing; the client is killed once tmux answered every request written to it
+        (at once when none waits; see :func:`terminate`).  Does not wait (safe from the reader
+        thread)."""
         with self.write_lock:
             self.alive = False
-            stdin, self._stdin = self._stdin, None
-        if stdin is not None:
+            idle = not self.pending
+        if idle:
             with contextlib.suppress(OSError):
-                stdin.close()
+                self.process.kill()
 
     # --- reading (the reader thread) ------------------------------------------------------------
 
@@ -168,8 +167,8 @@ class Connection:
             self.pending.popleft()
             request.position = position
             request.done.set()
-            if self.retired and not self.pending:
-                self.hang_up()
+            if (self.retired or not self.alive) and not self.pending:
+                self.hang_up()  # (its last answer: it may end now)
 
     def _ended(self, reason: str) -> None:
         stderr = b""
@@ -187,6 +186,9 @@ class Connection:
         with self.write_lock:
             self.alive = False
             pending, self.pending = list(self.pending), collections.deque()
+            if self._stdin is not None:  # tmux has dropped the client: now its stdin may end
+                with contextlib.suppress(OSError):
+                    self._stdin.close()
         for request in pending:
             request.lost = reason
             request.done.set()
@@ -199,9 +201,12 @@ class Connection:
     # --- ending ---------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close stdin (the client exits), wait for it (kill it if needed) and for the reader."""
+        """End the client once the requests written to it are answered (at most 2 seconds),
+        and wait for it and for the reader."""
         with self._server_lock:  # from the hang-up until the client has gone: see terminate()
             self.hang_up()
+            if self.pending and threading.current_thread() is not self.reader:
+                self.reader.join(timeout=2.0)  # the reader ends it after the last answer
             self._finalizer()
         if threading.current_thread() is not self.reader:
             self.reader.join(timeout=5.0)
