@@ -486,24 +486,21 @@ def test_run_whose_client_is_lost_says_its_output_was_lost(corch: Orchestrator, 
     assert transport.connected_pid not in (None, *lost)
 
 
-def test_clients_closed_while_panes_flood_leave_the_server_running(corch: Orchestrator) -> None:
+def test_clients_closed_while_a_pane_floods_leave_the_server_running(corch: Orchestrator) -> None:
     """tmux 3.3a crashes (fatal "not enough data") when a control client told to exit still has
     pane output queued and more comes.  So a transport never tells its client to exit: it kills
-    it (stdin ends only once tmux dropped it).  Clients closed again and again while two panes
-    flood their output leave the server running.  (With EOF on stdin instead, about one close in
+    it (stdin ends only once tmux dropped it).  Clients closed again and again while a pane
+    floods its output leave the server running.  (With EOF on stdin instead, about one close in
     four hundred crashed the server here.)"""
     corch.worker(0).send("yes flood-flood-flood")
-    corch.worker(1).send("yes other-other")
-    for _ in range(60):
+    for _ in range(40):
         other = Orchestrator(corch.settings)
         other.status()
         connection = transport_of(other)._connection
         assert connection is not None
         other.close()
         assert connection.process.returncode == -signal.SIGKILL, "killed, not told to exit"
-    assert corch.tmux.server_pid() is not None
-    for worker in (0, 1):
-        corch.worker(worker).interrupt()
+    assert corch.tmux.server_pid() is not None  # (the flood ends with the server, at teardown)
 
 
 def test_server_killed_under_the_client(settings: Settings) -> None:
