@@ -93,10 +93,9 @@ class _Sent:
         tmux = self.tmux
         outputs = self.reply.result()
         anchor, answered_at = self.reply.anchor(pane_id), self.reply.position()
-        title = stream.title_at(anchor, answered_at) if stream is not None and anchor is not None else None
         if index is not None:
             before = parse_look(outputs[index], job)
-        elif title is not None:
+        elif stream is not None and anchor is not None and (title := stream.title_at(anchor, answered_at)) is not None:
             before = look_from_title(title, job, pid)
         else:
             before = look(tmux, pane_id)._replace(job=job)  # the stream lost track meanwhile (rare)
