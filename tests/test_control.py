@@ -355,13 +355,20 @@ def test_timeout_then_the_late_reply_is_not_taken_for_the_next_one(corch: Orches
     assert corch.tmux.chain([["display-message", "-p", "a"], ["display-message", "-p", "b"]]) == [["a"], ["b"]]
 
 
+def lose_the_client(transport: ControlTransport) -> int:
+    """Kill the control client and wait until tmux has dropped it (its output ended: the client
+    handed its stdin and stdout to the server, which drops them once it notices).  What the
+    panes write from then on reaches no stream.  Returns the killed client's pid."""
+    pid = transport.connected_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: transport.connected_pid is None, what="the transport saw its client go")
+    return pid
+
+
 def test_a_killed_client_is_replaced_and_pending_calls_are_handled(corch: Orchestrator, sub: Tmux) -> None:
     transport = transport_of(corch)
-    first = transport.connected_pid
-    assert first is not None
-    os.kill(first, signal.SIGKILL)
-    # The client handed its stdin and stdout to the server, which drops them once it notices.
-    wait_until(lambda: transport.connected_pid is None, what="the transport saw the client go")
+    first = lose_the_client(transport)
     assert not pid_alive(first)
     assert corch.tmux.run("display-message", "-p", "again") == ["again"]
     second = transport.connected_pid
@@ -430,16 +437,6 @@ def test_input_whose_answer_is_lost_with_the_client_is_reported_by_the_next_call
         assert "may or may not have run" in str(err) and "paste-buffer" in str(err)
     assert pane.run("echo next").output == "next\n"
     assert transport.connected_pid not in (None, client_pid)
-
-
-def lose_the_client(transport: ControlTransport) -> int:
-    """Kill the control client and wait until tmux has dropped it (its output ended): what the
-    panes write from then on reaches no stream.  Returns the killed client's pid."""
-    pid = transport.connected_pid
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: transport.connected_pid is None, what="the transport saw its client go")
-    return pid
 
 
 def test_output_written_after_the_client_was_lost_is_found_in_the_scrollback(corch: Orchestrator,
