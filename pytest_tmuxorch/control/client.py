@@ -64,7 +64,8 @@ class ControlTransport:
     * :meth:`close` kills the client (never EOF on its stdin: see
       :func:`~pytest_tmuxorch.control.connection.terminate`) and waits for it; an un-closed client
       is killed at interpreter exit (finaliser), and in any case ends when the Python process
-      dies (EOF on its stdin) or the server exits.  The transport stays usable after close() and reconnects on demand.
+      dies (EOF on its stdin) or the server exits.  The transport stays usable after close() and
+      reconnects on demand.
     """
 
     def __init__(
