@@ -133,6 +133,13 @@ def test_output_octal_escapes_decode_to_bytes_then_utf8() -> None:
     assert parse(b"%begin 1 1 1\n\xff\xfeok\n%end 1 1 1\n") == [Block(1, 1, 1, ("\ufffd\ufffdok",))]
 
 
+def test_every_byte_escaped_as_tmux_does_decodes_back() -> None:
+    data = bytes(range(256)) + "✓ é".encode() + b"\\134 \\015"
+    escaped = b"".join(b"\\%03o" % byte if byte < 32 or byte == 92 else bytes((byte,)) for byte in data)
+    assert unescape_output(escaped) == data
+    assert unescape_output(escaped + b"\\9") == data + b"\\9"  # one stray backslash: the rest still decodes
+
+
 def test_feed_accepts_chunks_split_anywhere() -> None:
     text = (b"%begin 7 8 1\nline one\n%end 7 8 1\n%output %4 a\\012b\n"
             b"%begin 7 9 1\nerr\n%error 7 9 1\n%exit server exited\n")

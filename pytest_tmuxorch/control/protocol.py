@@ -85,12 +85,17 @@ class Notification:
 Event = Block | Output | Exit | Notification
 
 _OCTAL = re.compile(rb"\\([0-3][0-7]{2})")
+_NOT_OCTAL = re.compile(rb"\\(?![0-3][0-7]{2})")  # a backslash that starts no escape
 
 
 def unescape_output(raw: bytes) -> bytes:
     """Undo ``%output`` escaping: ``\\ooo`` is one byte; anything else is as sent."""
     if b"\\" not in raw:
         return raw
+    if not _NOT_OCTAL.search(raw):
+        # As tmux sends it (every backslash starts an escape): Python's own escape decoder, in
+        # C, reads exactly these (bytes as Latin-1 characters, back to the same bytes).
+        return raw.decode("unicode_escape").encode("latin-1")
     return _OCTAL.sub(lambda match: bytes((int(match.group(1), 8),)), raw)
 
 
