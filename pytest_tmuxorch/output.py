@@ -12,11 +12,13 @@ from __future__ import annotations
 def render(data: bytes) -> str:
     """``data`` (terminal output) as text: one ``\\n``-ended line per line the terminal showed,
     the last one without ``\\n`` when the output did not end a line."""
+    from .tslog import plain
     from .tslog import render as render_line
 
-    lines = data.split(b"\n")
-    text = "\n".join(render_line(line).decode("utf-8", errors="replace") for line in lines)
-    return text
+    text = plain(data)
+    if text is not None:  # the common case, at once
+        return text.decode("utf-8", errors="replace")
+    return "\n".join(render_line(line).decode("utf-8", errors="replace") for line in data.split(b"\n"))
 
 
 class Renderer:

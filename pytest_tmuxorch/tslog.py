@@ -21,15 +21,30 @@ _TOKENS = re.compile(
 )
 
 
-# Bytes that make a line more than its text (a tab is kept as it is).
-_CONTROLS = re.compile(rb"[\x00-\x08\x0a-\x1f]")
+# Bytes that make text more than text (a tab is kept as it is; newlines end lines).
+_CONTROLS = re.compile(rb"[\x00-\x08\x0b-\x1f]")
+# Terminated OSC strings (titles, the shell's marks) within a line: they draw nothing.
+_OSC = re.compile(rb"\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)")
+
+
+def plain(data: bytes) -> bytes | None:
+    """``data`` as the terminal shows it when it is text, line ends, titles and marks only (a
+    prompt, a command's plain output): without the titles and marks, lines ended by ``\n``.
+    None when anything else is in it: :func:`drawn` applies that, line by line."""
+    if b"\x1b]" in data:
+        data = _OSC.sub(b"", data)
+    data = data.replace(b"\r\n", b"\n").removesuffix(b"\r")  # (the carriage return of a line end moves nothing)
+    return None if _CONTROLS.search(data) else data
 
 
 def render(raw: bytes) -> bytes:
     """One terminal line as it would look on screen (trailing blanks kept: a prompt ends in one)."""
-    text = raw[:-1] if raw.endswith(b"\r") else raw  # (the carriage return of a line end moves nothing)
-    if not _CONTROLS.search(text):
-        return text  # plain text: the common case, and as the loop below would make it
+    text = plain(raw)
+    return drawn(raw) if text is None else text
+
+
+def drawn(raw: bytes) -> bytes:
+    """:func:`render` the long way: each escape sequence and control applied in turn."""
     line = bytearray()
     cursor = 0
     for match in _TOKENS.finditer(raw):
