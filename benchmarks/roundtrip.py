@@ -31,20 +31,23 @@ class ControlFloor:
         subprocess.run([*tmux, "new-session", "-d", "-s", "f", SHELL_COMMAND], check=True)
         self.pane = subprocess.run([*tmux, "display-message", "-p", "-t", "f", "#{pane_id}"],
                                    capture_output=True, text=True, check=True).stdout.strip()
+        # Buffered: its lines are read with one read() per chunk tmux writes, not one per byte.
         self.client = subprocess.Popen([*tmux, "-C", "attach-session", "-t", "f"], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, bufsize=0)
+                                       stdout=subprocess.PIPE)
         self.prefix = f"%output {self.pane} ".encode()
 
     def case(self, token: str) -> float:
-        assert self.client.stdin is not None and self.client.stdout is not None
+        stdin, stdout = self.client.stdin, self.client.stdout
+        assert stdin is not None and stdout is not None
         wanted = f"\r\n{token}\r\n".encode()
 
         def run() -> None:
-            self.client.stdin.write(f'send-keys -t {self.pane} "echo {token}" Enter\n'.encode())
+            stdin.write(f'send-keys -t {self.pane} "echo {token}" Enter\n'.encode())
+            stdin.flush()
             seen = b""
             deadline = time.monotonic() + 10
             while wanted not in seen:
-                line = self.client.stdout.readline()
+                line = stdout.readline()
                 if line.startswith(self.prefix):
                     seen += unescape_output(line[len(self.prefix):].rstrip(b"\n"))
                 if time.monotonic() > deadline or not line:
@@ -56,6 +59,8 @@ class ControlFloor:
         if self.client.stdin is not None:
             self.client.stdin.close()
         self.client.wait(timeout=10)
+        if self.client.stdout is not None:
+            self.client.stdout.close()
         kill_server_at(self.path)
 
 
