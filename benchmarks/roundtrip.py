@@ -14,12 +14,14 @@ import time
 from kit import SHELL_COMMAND, TRANSPORTS, Case, Row, timed
 
 from pytest_tmuxorch import Orchestrator, Settings
-from pytest_tmuxorch.control.protocol import unescape_output
 from pytest_tmuxorch.servers import kill_server_at, new_socket_path
 
 
 def settings(workers: int, transport: str) -> Settings:
     return Settings(socket_path=new_socket_path(), shell="sh", workers=workers, transport=transport)
+
+
+FLOOD_LINES = 300_000  # the heavy-output row: a command that prints this many lines
 
 
 class ControlFloor:
@@ -37,23 +39,27 @@ class ControlFloor:
         self.prefix = f"%output {self.pane} ".encode()
 
     def case(self, token: str) -> float:
+        return timed(lambda: self.type_and_read(f"echo {token}", f"\r\n{token}\r\n".encode()))
+
+    def flood_case(self) -> float:
+        """``seq 1 LINES``, read until its last line came."""
+        return timed(lambda: self.type_and_read(f"seq 1 {FLOOD_LINES}", f"\n{FLOOD_LINES}\r\n".encode()))
+
+    def type_and_read(self, command: str, wanted: bytes) -> None:
+        """Type ``command`` with one ``send-keys``; read the pane's output until ``wanted`` shows."""
         stdin, stdout = self.client.stdin, self.client.stdout
         assert stdin is not None and stdout is not None
-        wanted = f"\r\n{token}\r\n".encode()
-
-        def run() -> None:
-            stdin.write(f'send-keys -t {self.pane} "echo {token}" Enter\n'.encode())
-            stdin.flush()
-            seen = b""
-            deadline = time.monotonic() + 10
-            while wanted not in seen:
-                line = stdout.readline()
-                if line.startswith(self.prefix):
-                    seen += unescape_output(line[len(self.prefix):].rstrip(b"\n"))
-                if time.monotonic() > deadline or not line:
-                    raise TimeoutError("the floor never saw its output")
-
-        return timed(run)
+        stdin.write(f'send-keys -t {self.pane} "{command}" Enter\n'.encode())
+        stdin.flush()
+        seen = bytearray()
+        deadline = time.monotonic() + 60
+        while wanted not in seen[-len(wanted) - 64:]:
+            line = stdout.readline()
+            if line.startswith(self.prefix):
+                # (tmux escapes bytes below 0x20 and the backslash as \ooo: Python's codec reads them)
+                seen += line[len(self.prefix):].rstrip(b"\n").decode("unicode_escape").encode("latin-1")
+            if time.monotonic() > deadline or not line:
+                raise TimeoutError("the floor never saw its output")
 
     def close(self) -> None:
         if self.client.stdin is not None:
@@ -138,6 +144,10 @@ class RoundTrip:
         pane = self.orchs[transport].worker(0)
         return lambda: timed(lambda: pane.run("echo hi", timeout=10))
 
+    def flood_run_case(self) -> float:
+        pane = self.orchs["control"].worker(0)
+        return timed(lambda: pane.run(f"seq 1 {FLOOD_LINES}", timeout=60))
+
     def close(self) -> None:
         self.floor.close()
         for orch in self.orchs.values():
@@ -146,6 +156,20 @@ class RoundTrip:
         kill_server_at(self.raw_path)
         self.lib_server.kill()
         kill_server_at(str(self.lib_server.socket_path))
+
+
+def row_heavy_output(rounds: int) -> list[Row]:
+    """A command that prints 300,000 lines, run to completion: the cost of reading heavy output."""
+    bench = RoundTrip()
+    try:
+        row = Row(f"seq 1 {FLOOD_LINES} to completion",
+                  {"control-mode floor: one send-keys, read until the last line": bench.floor.flood_case,
+                   f'tmuxorch pane.run("seq 1 {FLOOD_LINES}") (control)': bench.flood_run_case},
+                  note="the whole output rendered as text lines, with its exit status")
+        row.measure(rounds)
+    finally:
+        bench.close()
+    return [row]
 
 
 def row_roundtrip(rounds: int) -> list[Row]:

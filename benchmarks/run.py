@@ -263,13 +263,14 @@ def section_soak(cycles: int, baseline_cycles: int) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
-    parser.add_argument("--rows", default="provisioning,roundtrip,queue,cli,scale,soak")
+    parser.add_argument("--rows", default="provisioning,roundtrip,output,queue,cli,scale,soak")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args()
     scale = 0.3 if args.quick else 1.0
     plan: dict[str, Callable[[], list[Row]]] = {
         "provisioning": lambda: _measured(row_provisioning(), max(3, int(15 * scale))),
         "roundtrip": lambda: roundtrip.row_roundtrip(max(5, int(200 * scale))),
+        "output": lambda: roundtrip.row_heavy_output(max(5, int(20 * scale))),
         "queue": lambda: row_queue(max(1, int(5 * scale))),
         "cli": lambda: row_cli(max(5, int(30 * scale))),
         "scale": lambda: row_scale(max(1, int(3 * scale))),
