@@ -22,20 +22,22 @@ def render(data: bytes) -> str:
 
 
 class Renderer:
-    """Renders a growing byte string incrementally: only what came since the last call is looked
-    at again (the last, unfinished line included)."""
+    """Renders a growing byte string incrementally: each call passes only the bytes from
+    :attr:`consumed` on, so what was rendered into complete lines is neither read nor looked at
+    again."""
 
     def __init__(self) -> None:
-        self._done: list[str] = []  # rendered complete lines
-        self._consumed = 0  # bytes of the data that those lines covered
+        self._done = ""  # the complete lines rendered so far, each ended by a newline
+        self.consumed = 0  # bytes of the data that those lines covered
 
-    def text(self, data: bytes) -> str:
-        cut = data.rfind(b"\n") + 1
-        if cut > self._consumed:
-            self._done += render(data[self._consumed:cut - 1]).split("\n")
-            self._consumed = cut
-        tail = render(data[self._consumed:])
-        return "\n".join([*self._done, tail]) if self._done else tail
+    def text(self, rest: bytes) -> str:
+        """The whole data as text, given ``rest``: the data from :attr:`consumed` on."""
+        cut = rest.rfind(b"\n") + 1
+        if cut:
+            self._done += render(rest[:cut - 1]) + "\n"
+            self.consumed += cut
+            rest = rest[cut:]
+        return self._done + render(rest)
 
 
 def skip_lines(data: bytes, count: int) -> int:

@@ -262,20 +262,22 @@ class Pane:
             known = typed
             return lambda: _joined(self._lines_after(known))
         renderer = Renderer()
+        start: int | None = None  # where the output starts, once the stream shows it
 
         def text() -> str:
-            nonlocal typed
+            nonlocal typed, start
             if typed is None:
                 if pending is None or not pending.answered():
                     return ""  # the input's answer is on its way, its output after it
                 typed = pending.typed(self.tmux, self.id)
             if stream.missing(typed.answered_at):  # the client stopped listening since: as dropped
                 return self.capture(history=True)
-            start = output_start(self.tmux, typed, stream.marks_after(typed.anchor), stream.read(typed.anchor))
             if start is None:
-                return ""
-            try:
-                return renderer.text(stream.read(start))
+                start = output_start(self.tmux, typed, stream.marks_after(typed.anchor), stream.read(typed.anchor))
+                if start is None:
+                    return ""
+            try:  # (only what came since the last complete line is read and rendered again)
+                return renderer.text(stream.read(start + renderer.consumed))
             except LookupError:  # dropped: too much output since
                 return self.capture(history=True)
 

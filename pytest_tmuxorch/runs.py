@@ -22,7 +22,7 @@ from ._proc import wait_until
 from ._record import record
 from .errors import TmuxorchError, WaitTimeoutError
 from .keys import paste_commands
-from .output import render, skip_lines
+from .output import render
 from .terminal import Look, Typed, last_typed, look
 
 TYPE_CHECKING = False  # typing costs the console script's start-up (see settings.py)
@@ -76,19 +76,24 @@ def run_integrated(pane: Pane, command: str, timeout: float) -> RunResult:
 
 
 def _from_stream(pane: Pane, command: str, typed: Typed, stream: PaneStream, budget: Budget) -> RunResult:
-    bash = pane.tmux.settings.integration == "bash"
+    from .inputs import output_start
 
     def lost() -> TmuxorchError:
         return TmuxorchError(f"{pane.label}: the output of {command!r} was lost: the control client stopped "
                              "listening while it ran (it may still run; wait_prompt waits for its end)")
 
+    start: int | None = None  # where the output starts, once the stream shows it (found once: a
+    # command that prints a lot wakes this often, and the stream is not read again each time)
+
     def ended() -> tuple[int, int, int] | None:
-        start = None if bash else typed.anchor + skip_lines(stream.read(typed.anchor), typed.lines)
-        for mark in stream.marks_after(typed.anchor):
-            if mark.kind == "C" and bash and start is None:
-                start = mark.offset
-            elif mark.kind == "D" and start is not None and mark.status is not None:
-                return start, mark.offset, mark.status
+        nonlocal start
+        marks = stream.marks_after(typed.anchor)
+        if start is None:
+            start = output_start(pane.tmux, typed, marks, stream.read(typed.anchor))
+        if start is not None:
+            for mark in marks:
+                if mark.kind == "D" and mark.offset > start and mark.status is not None:
+                    return start, mark.offset, mark.status
         if stream.missing(typed.answered_at):
             raise lost()
         return None

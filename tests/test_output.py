@@ -52,4 +52,4 @@ def test_the_renderer_gives_the_same_text_as_rendering_everything_at_once() -> N
     data = b"first\r\nsec" + b"ond\r\n" + PROMPT
     renderer = Renderer()
     for end in range(len(data) + 1):
-        assert renderer.text(data[:end]) == render(data[:end])
+        assert renderer.text(data[renderer.consumed:end]) == render(data[:end])

@@ -121,6 +121,15 @@ def test_wait_for_string_and_regex(orch: Orchestrator) -> None:
     assert pane.wait_for("passed in", timeout=1) == "passed in"
 
 
+def test_wait_for_sees_output_that_came_in_many_pieces_as_one_text(orch: Orchestrator) -> None:
+    pane = orch.worker(0)
+    pane.send("seq 1 20000; echo end")
+    # Lines from the first piece and the last, and a match across the pieces in between.
+    assert pane.wait_for(re.compile(r"^19999\n20000\nend$", re.M), timeout=30) == "19999\n20000\nend"
+    text = pane.wait_for(re.compile(r"\A1\n2\n(?:\d+\n)+20000\n"), timeout=1)
+    assert text == "".join(f"{n}\n" for n in range(1, 20001))
+
+
 def test_wait_for_timeout_is_a_timeout_error_showing_the_screen(orch: Orchestrator) -> None:
     pane = orch.worker(1)
     pane.run("echo visible-marker")
