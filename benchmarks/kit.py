@@ -62,6 +62,13 @@ def timed(function: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+def cpu_timed(function: Callable[[], object]) -> float:
+    """The CPU time this process (every thread of it) spent in ``function``."""
+    started = time.process_time()
+    function()
+    return time.process_time() - started
+
+
 def settings(workers: int = 4, transport: str = "subprocess") -> Settings:
     return Settings(socket_path=new_socket_path(), shell=SHELL, workers=workers, transport=transport)
 

@@ -3,6 +3,8 @@
 The floor is a raw control-mode client (``tmux -C``) that sends one ``send-keys`` and reads the
 pane's ``%output`` until the output line comes: the least any harness on tmux can do.  Beside it:
 a raw ``send-keys`` with a tight ``capture-pane`` poll, libtmux, and tmuxorch over both transports.
+The heavy-output rows run ``seq 1 300000`` to completion against the same raw client reading it,
+in wall time and in the CPU time of the reading process.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from collections.abc import Callable
 
-from kit import SHELL_COMMAND, TRANSPORTS, Case, Row, timed
+from kit import SHELL_COMMAND, TRANSPORTS, Case, Row, cpu_timed, timed
 
 from pytest_tmuxorch import Orchestrator, Settings
 from pytest_tmuxorch.servers import kill_server_at, new_socket_path
@@ -21,6 +24,7 @@ def settings(workers: int, transport: str) -> Settings:
     return Settings(socket_path=new_socket_path(), shell="sh", workers=workers, transport=transport)
 
 
+Clock = Callable[[Callable[[], object]], float]  # timed (wall time) or cpu_timed
 FLOOD_LINES = 300_000  # the heavy-output row: a command that prints this many lines
 
 
@@ -41,9 +45,9 @@ class ControlFloor:
     def case(self, token: str) -> float:
         return timed(lambda: self.type_and_read(f"echo {token}", f"\r\n{token}\r\n".encode()))
 
-    def flood_case(self) -> float:
+    def flood_case(self, clock: Clock = timed) -> float:
         """``seq 1 LINES``, read until its last line came."""
-        return timed(lambda: self.type_and_read(f"seq 1 {FLOOD_LINES}", f"\n{FLOOD_LINES}\r\n".encode()))
+        return clock(lambda: self.type_and_read(f"seq 1 {FLOOD_LINES}", f"\n{FLOOD_LINES}\r\n".encode()))
 
     def type_and_read(self, command: str, wanted: bytes) -> None:
         """Type ``command`` with one ``send-keys``; read the pane's output until ``wanted`` shows."""
@@ -144,9 +148,16 @@ class RoundTrip:
         pane = self.orchs[transport].worker(0)
         return lambda: timed(lambda: pane.run("echo hi", timeout=10))
 
-    def flood_run_case(self) -> float:
+    def flood_run_case(self, clock: Clock = timed) -> float:
         pane = self.orchs["control"].worker(0)
-        return timed(lambda: pane.run(f"seq 1 {FLOOD_LINES}", timeout=60))
+        return clock(lambda: pane.run(f"seq 1 {FLOOD_LINES}", timeout=60))
+
+    def flood_wait_case(self, clock: Clock = timed) -> float:
+        pane = self.orchs["control"].worker(0)
+        wanted = re.compile(rf"^{FLOOD_LINES}$", re.M)
+        spent = clock(lambda: (pane.send(f"seq 1 {FLOOD_LINES}"), pane.wait_for(wanted, timeout=60)))
+        pane.wait_prompt(60)  # (untimed: the next case types at a prompt)
+        return spent
 
     def close(self) -> None:
         self.floor.close()
@@ -161,15 +172,22 @@ class RoundTrip:
 def row_heavy_output(rounds: int) -> list[Row]:
     """A command that prints 300,000 lines, run to completion: the cost of reading heavy output."""
     bench = RoundTrip()
+    floor = "control-mode floor: one send-keys, read until the last line"
+    run, wait = f'tmuxorch pane.run("seq 1 {FLOOD_LINES}") (control)', "tmuxorch send + wait_for the last line (control)"
     try:
-        row = Row(f"seq 1 {FLOOD_LINES} to completion",
-                  {"control-mode floor: one send-keys, read until the last line": bench.floor.flood_case,
-                   f'tmuxorch pane.run("seq 1 {FLOOD_LINES}") (control)': bench.flood_run_case},
-                  note="the whole output rendered as text lines, with its exit status")
-        row.measure(rounds)
+        rows = [Row(f"seq 1 {FLOOD_LINES}", {floor: bench.floor.flood_case, run: bench.flood_run_case,
+                                             wait: bench.flood_wait_case},
+                    note="run(): the whole output rendered as text lines, with its exit status"),
+                Row(f"seq 1 {FLOOD_LINES}: CPU of this process",
+                    {floor: lambda: bench.floor.flood_case(cpu_timed), run: lambda: bench.flood_run_case(cpu_timed),
+                     wait: lambda: bench.flood_wait_case(cpu_timed)},
+                    note="CPU time of the benchmark's process, every thread: the floor's reads, or the library's "
+                         "reader thread and the caller")]
+        for row in rows:
+            row.measure(rounds)
     finally:
         bench.close()
-    return [row]
+    return rows
 
 
 def row_roundtrip(rounds: int) -> list[Row]:
