@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import time
 from collections.abc import Callable
 
 import roundtrip
@@ -38,16 +39,25 @@ def main() -> None:
         stream = transport.stream(pane.id)
         assert stream is not None
 
+        def until(done: Callable[[], bool], what: str) -> None:
+            deadline = time.monotonic() + 10
+            while not done():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the transport alone: {what} did not come within 10 s")
+                transport.wait_activity(pane.id, 1, 0)
+
         def transport_alone(commands: Callable[[str], list[list[str]]]) -> Callable[[], float]:
             def case() -> float:
                 token = bench.token()
                 wanted = f"\n{token}\r".encode()
+                # Untimed: the shell's prompt is drawn (its B mark last), so that the line is not
+                # typed ahead of it (the line's output would then follow the prompt, not a newline).
+                until(lambda: bool(stream.marks) and stream.marks[-1].kind == "B", "the prompt")
 
                 def run() -> None:
                     start = stream.end
                     transport.post(commands(token), 10)
-                    while wanted not in stream.read(start):
-                        transport.wait_activity(pane.id, 1, 0)
+                    until(lambda: wanted in stream.read(start), "the output")
 
                 return timed(run)
 
@@ -61,6 +71,7 @@ def main() -> None:
             "the library: send + wait_for": bench.send_wait_case("control"),
         }
         samples: dict[str, list[float]] = {name: [] for name in cases}
+        pane.run("true")  # a prompt drawn while the control client listens: its B mark is in the stream
         for number in range(args.rounds):
             for name, case in cases.items():
                 samples[name].append(case())
