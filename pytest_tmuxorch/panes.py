@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
     Pattern = str | re.Pattern[str]
 WHERE = ("output", "screen", "history")
+# A wait_for check that takes this much CPU time or more (the output since the input runs to
+# megabytes) runs at most once per CHECK_SPACING times its cost: a fifth of the time, at most.
+SLOW_CHECK = 0.0005
+CHECK_SPACING = 5
 
 __all__ = ["Pane", "RunResult", "deliver", "wait_panes_ready"]
 
@@ -201,19 +205,33 @@ class Pane:
             raise UsageError(f"invalid where {where!r}: choose one of {', '.join(WHERE)}")
         timeout = self._timeout(timeout)
         read = self._output_reader() if where == "output" else lambda: self.capture(history=where == "history")
+        began = cost = 0.0  # when the last check began, and the CPU time it took
 
         def check() -> str | None:
+            nonlocal began, cost
+            began, cpu = time.perf_counter(), time.thread_time()
             text = read()
             if isinstance(pattern, str):
-                return pattern if pattern in text else None
-            found = pattern.search(text)
-            return found.group(0) if found else None
+                found = pattern if pattern in text else None
+            else:
+                match = pattern.search(text)
+                found = match.group(0) if match else None
+            cost = time.thread_time() - cpu
+            return found
+
+        def pause(remaining: float, attempt: int) -> None:
+            self._pause(remaining, attempt)
+            # A pane that prints a lot wakes this on every chunk, and a check reads all the output
+            # since the input: a slow one runs at most once per CHECK_SPACING times its own cost.
+            wait = min(cost * CHECK_SPACING - (time.perf_counter() - began), remaining, 0.05)
+            if cost >= SLOW_CHECK and wait > 0:
+                time.sleep(wait)
 
         def expired() -> Exception:
             shown = pattern if isinstance(pattern, str) else pattern.pattern
             return WaitTimeoutError(f"{self.label}: {shown!r} did not appear within {timeout:g}s", self.capture())
 
-        return wait_until(check, timeout, expired, self._pause)
+        return wait_until(check, timeout, expired, pause)
 
     def wait_stable(self, quiet: float = 0.3, timeout: float | None = None) -> str:
         """Wait until the screen has not changed for ``quiet`` seconds while the foreground program

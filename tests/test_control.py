@@ -446,6 +446,15 @@ def test_input_whose_answer_is_lost_with_the_client_is_reported_by_the_next_call
     assert transport.connected_pid not in (None, client_pid)
 
 
+def test_wait_for_and_run_read_megabytes_of_output_whole(corch: Orchestrator) -> None:
+    """300,000 lines (2 MB) in thousands of chunks: checks this long are spaced out, and the
+    renderer is fed piece by piece; the match at the very end, and run()'s whole output, are exact."""
+    pane = corch.worker(0)
+    pane.send("seq 1 300000; echo end")
+    assert pane.wait_for(re.compile(r"^299999\n300000\nend$", re.M), timeout=60) == "299999\n300000\nend"
+    assert pane.run("seq 1 300000", timeout=60).output == "".join(f"{n}\n" for n in range(1, 300001))
+
+
 def test_output_written_after_the_client_was_lost_is_found_in_the_scrollback(corch: Orchestrator,
                                                                             tmp_path: Path) -> None:
     """The input was answered; then the control client is lost, and only then does the command
