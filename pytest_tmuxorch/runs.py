@@ -21,6 +21,7 @@ from . import terminal
 from ._proc import wait_until
 from ._record import record
 from .errors import TmuxorchError, WaitTimeoutError
+from .inputs import deliver, output_start
 from .keys import paste_commands
 from .output import render
 from .terminal import Look, Typed, last_typed, look
@@ -60,8 +61,6 @@ class RunResult(_Result):
 
 def run_integrated(pane: Pane, command: str, timeout: float) -> RunResult:
     """Run ``command`` at the shell's next prompt; see the module docstring."""
-    from .inputs import deliver
-
     budget = Budget(timeout)
     pane.wait_prompt(budget.left())
     deliver(pane.tmux, [pane.id], lambda pane_id: paste_commands(pane_id, command),
@@ -76,8 +75,6 @@ def run_integrated(pane: Pane, command: str, timeout: float) -> RunResult:
 
 
 def _from_stream(pane: Pane, command: str, typed: Typed, stream: PaneStream, budget: Budget) -> RunResult:
-    from .inputs import output_start
-
     def lost() -> TmuxorchError:
         return TmuxorchError(f"{pane.label}: the output of {command!r} was lost: the control client stopped "
                              "listening while it ran (it may still run; wait_prompt waits for its end)")
