@@ -12,13 +12,12 @@ from __future__ import annotations
 def render(data: bytes) -> str:
     """``data`` (terminal output) as text: one ``\\n``-ended line per line the terminal showed,
     the last one without ``\\n`` when the output did not end a line."""
-    from .tslog import plain
-    from .tslog import render as render_line
+    from . import tslog  # (not at the top: it imports datetime, which the console's start-up skips)
 
-    text = plain(data)
+    text = tslog.plain(data)
     if text is not None:  # the common case, at once
         return text.decode("utf-8", errors="replace")
-    return "\n".join(render_line(line).decode("utf-8", errors="replace") for line in data.split(b"\n"))
+    return "\n".join(tslog.render(line).decode("utf-8", errors="replace") for line in data.split(b"\n"))
 
 
 class Renderer:
