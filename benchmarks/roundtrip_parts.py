@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 
 import roundtrip
 from kit import timed
 
+from pytest_tmuxorch._proc import wait_until
 from pytest_tmuxorch.keys import paste_commands
 
 
@@ -40,11 +40,9 @@ def main() -> None:
         assert stream is not None
 
         def until(done: Callable[[], bool], what: str) -> None:
-            deadline = time.monotonic() + 10
-            while not done():
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"the transport alone: {what} did not come within 10 s")
-                transport.wait_activity(pane.id, 1, 0)
+            wait_until(lambda: True if done() else None, 10,
+                       lambda: TimeoutError(f"the transport alone: {what} did not come within 10 s"),
+                       lambda remaining, attempt: transport.wait_activity(pane.id, remaining, attempt))
 
         def transport_alone(commands: Callable[[str], list[list[str]]]) -> Callable[[], float]:
             def case() -> float:
